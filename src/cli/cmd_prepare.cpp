@@ -1,0 +1,42 @@
+// nexus prepare: text file -> train.bin / val.bin / tokenizer.json / meta.json.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "train/data.h"
+
+namespace nexus::cli {
+
+namespace {
+struct PrepareOptions {
+  std::string input;
+  std::string out;
+  std::string tokenizer = "char";
+  double val_fraction = 0.1;
+};
+
+void run_prepare(const PrepareOptions& o) {
+  DatasetMeta meta = prepare_dataset(o.input, o.out, o.tokenizer, o.val_fraction);
+  std::printf("prepared %s -> %s: %s tokenizer, vocab %d, %lld train / %lld val tokens (%s)\n", o.input.c_str(),
+              o.out.c_str(), meta.tokenizer.c_str(), meta.vocab_size, (long long)meta.train_tokens,
+              (long long)meta.val_tokens, meta.dtype.c_str());
+}
+}  // namespace
+
+void register_prepare(CLI::App& app) {
+  auto opts = std::make_shared<PrepareOptions>();
+  CLI::App* cmd = app.add_subcommand("prepare", "Tokenize a text file into a training dataset directory");
+  cmd->add_option("--input", opts->input, "UTF-8 text file to tokenize")->required();
+  cmd->add_option("--out", opts->out, "dataset directory to write (train.bin, val.bin, tokenizer.json, meta.json)")
+      ->required();
+  cmd->add_option("--tokenizer", opts->tokenizer, "char (distinct characters of the text) or byte (256 ids)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"char", "byte"}));
+  cmd->add_option("--val-fraction", opts->val_fraction, "fraction of tokens for validation (the end of the text)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 0.999));
+  cmd->callback([opts] { run_prepare(*opts); });
+}
+
+}  // namespace nexus::cli

@@ -1,0 +1,18 @@
+#pragma once
+// Each subcommand registers its flags and its action on the top-level app.
+#include <CLI/CLI.hpp>
+
+namespace nexus::cli {
+
+void register_prepare(CLI::App& app);
+void register_train(CLI::App& app);
+void register_sample(CLI::App& app);
+void register_bench(CLI::App& app);
+
+/// Adds --threads N bound to `threads`, defaulting to the cores available.
+void add_threads_option(CLI::App& cmd, int& threads);
+
+/// Applies a --threads value (<= 0 means all available cores).
+void apply_threads(int threads);
+
+}  // namespace nexus::cli

@@ -1,0 +1,38 @@
+#pragma once
+// Typed errors thrown by library code. Only main() turns them into a message and an
+// exit code; nothing in src/ (outside src/cli) calls exit() or abort().
+#include <stdexcept>
+#include <string>
+
+namespace nexus {
+
+/// Base of every error Nexus throws on purpose. what() is one line a user can act on.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A caller passed a value that is out of range or inconsistent (bad flag, bad config).
+class InvalidArgument : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A file could not be opened, read, written or renamed.
+class IoError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A file was read but its contents are malformed (truncated, corrupt, wrong dtype/shape).
+class FormatError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Throws InvalidArgument(message) when cond is false. For argument checks in library code.
+inline void require(bool cond, const std::string& message) {
+  if (!cond) throw InvalidArgument(message);
+}
+
+}  // namespace nexus

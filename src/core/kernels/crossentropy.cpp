@@ -1,0 +1,58 @@
+#include "core/kernels/crossentropy.h"
+
+#include <omp.h>
+
+#include <cmath>
+
+#include "core/kernels/vecmath.h"
+
+namespace nexus::kernels {
+
+namespace {
+// Returns max and log(sum(exp(x - max))) of one row.
+inline void row_logsumexp(const float* x, int V, float* max_out, float* log_sum_out) {
+  float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
+  for (int v = 0; v < V; v++) mx = std::fmax(mx, x[v]);
+  float sum = sum_exp_shifted(x, V, mx);
+  *max_out = mx;
+  *log_sum_out = std::log(sum);
+}
+}  // namespace
+
+void crossentropy_forward(float* losses, const float* logits, const int32_t* targets, int N, int V) {
+#pragma omp parallel for schedule(static) if ((long)N * V >= 65536 && !omp_in_parallel())
+  for (int i = 0; i < N; i++) {
+    const float* x = logits + (size_t)i * V;
+    float mx, log_sum;
+    row_logsumexp(x, V, &mx, &log_sum);
+    losses[i] = mx + log_sum - x[targets[i]];
+  }
+}
+
+void crossentropy_forward_backward(float* losses, float* logits, const int32_t* targets, int N, int V,
+                                   float dloss_scale) {
+#pragma omp parallel for schedule(static) if ((long)N * V >= 65536 && !omp_in_parallel())
+  for (int i = 0; i < N; i++) {
+    float* x = logits + (size_t)i * V;
+    float mx, log_sum;
+    row_logsumexp(x, V, &mx, &log_sum);
+    int target = targets[i];
+    losses[i] = mx + log_sum - x[target];
+    float shift = mx + log_sum;  // softmax = exp(x - shift)
+    exp_shifted_scaled(x, x, V, shift, dloss_scale);
+    x[target] -= dloss_scale;
+  }
+}
+
+void crossentropy_forward_ref(float* losses, const float* logits, const int32_t* targets, int N, int V) {
+  for (int i = 0; i < N; i++) {
+    const float* x = logits + (size_t)i * V;
+    double mx = -INFINITY, sum = 0;
+    for (int v = 0; v < V; v++) mx = std::fmax(mx, (double)x[v]);
+    for (int v = 0; v < V; v++) sum += std::exp((double)x[v] - mx);
+    losses[i] = (float)(mx + std::log(sum) - x[targets[i]]);
+  }
+}
+
+}  // namespace nexus::kernels

@@ -1,0 +1,86 @@
+#include "tokenizer/tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "tokenizer/byte_tokenizer.h"
+#include "tokenizer/char_tokenizer.h"
+
+namespace nexus {
+namespace {
+
+using json = nlohmann::json;
+
+std::unique_ptr<Tokenizer> char_from_json(const json& j, const std::string& source) {
+  if (!j.contains("vocab") || !j.at("vocab").is_array())
+    throw FormatError(source + ": char tokenizer needs a 'vocab' array of strings");
+  const json& vocab = j.at("vocab");
+  if (vocab.empty()) throw FormatError(source + ": char tokenizer 'vocab' is empty");
+  std::vector<uint32_t> code_points;
+  code_points.reserve(vocab.size());
+  for (size_t i = 0; i < vocab.size(); ++i) {
+    const std::string where = source + ": vocab entry " + std::to_string(i);
+    if (!vocab[i].is_string()) throw FormatError(where + " is not a string");
+    const std::string& s = vocab[i].get_ref<const std::string&>();
+    size_t pos = 0;
+    uint32_t cp = 0;
+    if (!utf8_next(s, pos, cp) || pos != s.size())
+      throw FormatError(where + " is not exactly one UTF-8 character: \"" + s + "\"");
+    if (!code_points.empty() && code_points.back() >= cp)
+      throw FormatError(where + " is out of order or repeated (vocab must be sorted by code point, distinct)");
+    code_points.push_back(cp);
+  }
+  return std::make_unique<CharTokenizer>(std::move(code_points));
+}
+
+}  // namespace
+
+std::string Tokenizer::decode(const std::vector<int32_t>& ids) const {
+  std::string out;
+  out.reserve(ids.size());
+  for (int32_t id : ids) out += decode_token(id);
+  return out;
+}
+
+void save_tokenizer(const Tokenizer& tok, const std::string& path) {
+  write_file_atomic(path, tok.to_json().dump(2) + "\n");
+}
+
+std::unique_ptr<Tokenizer> tokenizer_from_json(const json& j, const std::string& source) {
+  if (!j.is_object()) throw FormatError(source + ": tokenizer file is not a JSON object");
+  if (!j.contains("nexus_tokenizer")) {
+    if (j.contains("model") && j.at("model").is_object())
+      throw FormatError(source + ": Hugging Face tokenizer.json files are not supported yet");
+    throw FormatError(source + ": not a tokenizer file (no 'nexus_tokenizer' key)");
+  }
+  const json& kind = j.at("nexus_tokenizer");
+  if (!kind.is_string()) throw FormatError(source + ": 'nexus_tokenizer' is not a string");
+  if (!j.contains("version") || !j.at("version").is_number_integer())
+    throw FormatError(source + ": missing integer 'version'");
+  if (j.at("version").get<int64_t>() != 1)
+    throw FormatError(source + ": unsupported tokenizer version " + j.at("version").dump() + " (expected 1)");
+  const std::string& k = kind.get_ref<const std::string&>();
+  if (k == "char") return char_from_json(j, source);
+  if (k == "byte") return std::make_unique<ByteTokenizer>();
+  throw FormatError(source + ": unknown tokenizer kind '" + k + "'");
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
+  const std::string text = read_file(path);
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw FormatError("tokenizer file " + path + " is not valid JSON: " + e.what());
+  }
+  return tokenizer_from_json(j, "tokenizer file " + path);
+}
+
+std::unique_ptr<Tokenizer> make_tokenizer(const std::string& spec, std::string_view corpus) {
+  if (spec == "char") return std::make_unique<CharTokenizer>(CharTokenizer::from_corpus(corpus));
+  if (spec == "byte") return std::make_unique<ByteTokenizer>();
+  throw InvalidArgument("unknown tokenizer '" + spec + "' (expected 'char' or 'byte')");
+}
+
+}  // namespace nexus

@@ -1,0 +1,125 @@
+#include "train/checkpoint.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "core/error.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
+#include "model/model_io.h"
+
+namespace nexus {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr const char* kStateFile = "trainer_state.safetensors";
+
+void fsync_path(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+// Moves the finished temporary directory into place: an atomic exchange with the old
+// checkpoint when there is one, then the old contents (now at `tmp`) are removed.
+void install_directory(const std::string& tmp, const std::string& dir) {
+  const std::string parent = fs::path(dir).parent_path().string();
+  if (!fs::exists(dir)) {
+    if (std::rename(tmp.c_str(), dir.c_str()) != 0)
+      throw IoError("cannot rename " + tmp + " to " + dir + ": " + std::strerror(errno));
+  } else if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) != 0) {
+    throw IoError("cannot swap checkpoint " + dir + " with " + tmp + ": " + std::strerror(errno));
+  }
+  fsync_path(parent.empty() ? "." : parent);
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+}
+}  // namespace
+
+void save_checkpoint(const std::string& dir, const CheckpointSource& src) {
+  const std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  ensure_directory(tmp);
+  try {
+    const std::string step = std::to_string(src.state.step);
+    save_model_weights(src.model, (fs::path(tmp) / kModelFile).string(), {{"step", step}});
+    nlohmann::json config = {{"model", to_json(src.model.config())},
+                             {"train", to_json(src.train)},
+                             {"data_dir", src.data_dir},
+                             {"step", src.state.step}};
+    write_file_atomic((fs::path(tmp) / kConfigFile).string(), config.dump(2) + "\n");
+    write_file_atomic((fs::path(tmp) / kTokenizerFile).string(), src.tokenizer_json);
+    const auto n = (int64_t)src.optimizer.m().size();
+    std::map<std::string, std::string> meta = {{"step", step},
+                                               {"rng_state", std::to_string(src.state.rng_state)},
+                                               {"best_val_loss", std::to_string(src.state.best_val_loss)},
+                                               {"version", "1"}};
+    save_safetensors((fs::path(tmp) / kStateFile).string(),
+                     {{"adam.m", DType::F32, {n}, src.optimizer.m().data()},
+                      {"adam.v", DType::F32, {n}, src.optimizer.v().data()}},
+                     meta);
+    fsync_path(tmp);
+    install_directory(tmp, dir);
+  } catch (...) {
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+TrainConfig load_checkpoint_train_config(const std::string& dir) {
+  const std::string path = (fs::path(dir) / kConfigFile).string();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(path + ": not valid JSON (" + e.what() + ")");
+  }
+  TrainConfig config;
+  if (j.is_object() && j.contains("train")) update_from_json(config, j.at("train"));
+  return config;
+}
+
+namespace {
+template <class T>
+T parse_meta_number(const SafetensorsFile& file, const std::string& key) {
+  auto it = file.metadata().find(key);
+  if (it == file.metadata().end()) throw FormatError(file.path() + ": metadata has no '" + key + "'");
+  try {
+    if constexpr (std::is_same_v<T, float>) return std::stof(it->second);
+    else return (T)std::stoull(it->second);
+  } catch (const std::exception&) {
+    throw FormatError(file.path() + ": metadata '" + key + "' is not a number: " + it->second);
+  }
+}
+}  // namespace
+
+TrainerState load_checkpoint(const std::string& dir, GPT& model, AdamW& optimizer) {
+  SafetensorsFile weights((fs::path(dir) / kModelFile).string());
+  load_model_weights(model, weights);
+  SafetensorsFile state_file((fs::path(dir) / kStateFile).string());
+  const int64_t n = (int64_t)optimizer.m().size();
+  const float* m = state_file.f32("adam.m", {n});
+  const float* v = state_file.f32("adam.v", {n});
+  std::copy(m, m + n, optimizer.m().data());
+  std::copy(v, v + n, optimizer.v().data());
+  TrainerState state;
+  state.step = parse_meta_number<long>(state_file, "step");
+  state.rng_state = parse_meta_number<uint64_t>(state_file, "rng_state");
+  state.best_val_loss = parse_meta_number<float>(state_file, "best_val_loss");
+  auto wstep = weights.metadata().find("step");
+  if (wstep != weights.metadata().end() && wstep->second != std::to_string(state.step))
+    throw FormatError(dir + ": weights (step " + wstep->second + ") and trainer state (step " +
+                      std::to_string(state.step) + ") do not belong together");
+  return state;
+}
+
+}  // namespace nexus

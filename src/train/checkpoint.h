@@ -1,0 +1,45 @@
+#pragma once
+// Training checkpoints: a directory (model_io.h's layout) plus trainer_state.safetensors
+// holding the AdamW moments ("adam.m", "adam.v", flat F32) and, in its metadata, the step,
+// the data sampler's RNG state and the best validation loss, for an exact resume.
+//
+// Crash safety: everything is written into a sibling temporary directory first and then
+// swapped with the old checkpoint in one atomic renameat2(RENAME_EXCHANGE), so a kill at
+// any moment leaves either the old or the new checkpoint whole.
+#include <cstdint>
+#include <string>
+
+#include "model/gpt.h"
+#include "train/optimizer.h"
+#include "train/train_config.h"
+
+namespace nexus {
+
+/// Trainer state stored beside the weights.
+struct TrainerState {
+  long step = 0;               // optimizer steps completed
+  uint64_t rng_state = 0;      // batch sampler RNG after `step` steps
+  float best_val_loss = 1e9f;  // best validation loss seen so far
+};
+
+/// Everything a checkpoint is written from.
+struct CheckpointSource {
+  const GPT& model;
+  const AdamW& optimizer;
+  const TrainConfig& train;
+  const TrainerState& state;
+  const std::string& tokenizer_json;  // contents of tokenizer.json
+  const std::string& data_dir;        // recorded in config.json
+};
+
+/// Writes (or replaces) the checkpoint directory `dir` crash-safely.
+void save_checkpoint(const std::string& dir, const CheckpointSource& source);
+
+/// Reads the train config stored in DIR/config.json.
+TrainConfig load_checkpoint_train_config(const std::string& dir);
+
+/// Loads weights and optimizer moments into `model` and `optimizer` (built from the
+/// checkpoint's config) and returns the trainer state. FormatError on any mismatch.
+TrainerState load_checkpoint(const std::string& dir, GPT& model, AdamW& optimizer);
+
+}  // namespace nexus
