@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/kernels/attention.h"
+#include "core/kernels/matmul.h"
 #include "core/kernels/crossentropy.h"
 #include "core/kernels/dropout.h"
 #include "core/kernels/embedding.h"
@@ -115,8 +116,9 @@ float GPT::forward(const int32_t* tokens, const int32_t* targets, int B, int T, 
   }
   layernorm_forward(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd, residual, w_.lnfw, w_.lnfb, (int)BT, C);
   if (last_only_) {
-    // Rows T-1 of each sequence, read with a row stride of T*C: logits (B,1,V).
-    kernels::linear_forward(acts_.logits, acts_.lnf + (size_t)(T - 1) * C, w_.wte, nullptr, B, C, V);
+    // Rows T-1 of each sequence, read with a row stride of T*C: logits (B,1,V) = lnf_last @ wte^T.
+    kernels::gemm(false, true, B, V, C, 1.0f, acts_.lnf + (size_t)(T - 1) * C, T * C, w_.wte, C, 0.0f,
+                  acts_.logits, V);
     return NAN;
   }
   linear_forward(acts_.logits, acts_.lnf, w_.wte, nullptr, (int)BT, C, V);
@@ -132,8 +134,7 @@ static void residual_branch(float* out, const float* residual, const float* inp,
                             const float* bias, int BT, int in_dim, int C, float* scratch, float rate, uint64_t seed) {
   const size_t n = (size_t)BT * C;
   if (!scratch) {
-    std::memcpy(out, residual, n * sizeof(float));
-    linear_forward(out, inp, weight, bias, BT, in_dim, C, /*accumulate=*/true);
+    kernels::linear_forward_residual(out, residual, inp, weight, bias, BT, in_dim, C);
     return;
   }
   linear_forward(scratch, inp, weight, bias, BT, in_dim, C);

@@ -29,6 +29,22 @@ void linear_forward(float* out, const float* inp, const float* weight, const flo
   gemm(false, true, N, OC, C, 1.0f, inp, C, weight, C, beta, out, OC);
 }
 
+void linear_forward_residual(float* out, const float* residual, const float* inp, const float* weight,
+                             const float* bias, int N, int C, int OC) {
+#pragma omp parallel for schedule(static) if ((long)N * OC >= 16384 && !omp_in_parallel())
+  for (int i = 0; i < N; i++) {
+    float* row = out + (size_t)i * OC;
+    const float* res = residual + (size_t)i * OC;
+    if (bias) {
+#pragma omp simd
+      for (int o = 0; o < OC; o++) row[o] = res[o] + bias[o];
+    } else if (row != res) {
+      std::memcpy(row, res, sizeof(float) * OC);
+    }
+  }
+  gemm(false, true, N, OC, C, 1.0f, inp, C, weight, C, 1.0f, out, OC);
+}
+
 void linear_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                      const float* weight, int N, int C, int OC, bool accumulate_dinp) {
   if (dinp) gemm(false, false, N, C, OC, 1.0f, dout, OC, weight, C, accumulate_dinp ? 1.0f : 0.0f, dinp, C);
