@@ -539,9 +539,6 @@ TEST(VecMath, ShiftedExpHelpersMatchDouble) {
   }
 }
 
-}  // namespace
-}  // namespace nexus::kernels
-
 // small_gemm against its reference: row-major and transposed A, overwrite and accumulate,
 // row counts that exercise every tile height and ragged row groups.
 TEST(SmallGemm, MatchesReferenceForBothALayouts) {
@@ -556,8 +553,8 @@ TEST(SmallGemm, MatchesReferenceForBothALayouts) {
         auto b = testutil::uniform((size_t)K * ldb + 8, 12 + N);
         auto c0 = testutil::uniform((size_t)M * ldc, 13 + K);
         auto got = c0, want = c0;
-        kernels::small_gemm(M, N, K, a.data(), a_rs, a_ks, b.data(), ldb, got.data(), ldc, acc);
-        kernels::small_gemm_ref(M, N, K, a.data(), a_rs, a_ks, b.data(), ldb, want.data(), ldc, acc);
+        small_gemm(M, N, K, a.data(), a_rs, a_ks, b.data(), ldb, got.data(), ldc, acc);
+        small_gemm_ref(M, N, K, a.data(), a_rs, a_ks, b.data(), ldb, want.data(), ldc, acc);
         const std::string what = "small_gemm M" + std::to_string(M) + " N" + std::to_string(N) + " K" +
                                  std::to_string(K) + (trans ? " A^T" : " A") + (acc ? " +=" : " =");
         testutil::expect_close(what, got.data(), want.data(), got.size(), 1e-5, 1e-5);
@@ -568,3 +565,6 @@ TEST(SmallGemm, MatchesReferenceForBothALayouts) {
     }
   }
 }
+
+}  // namespace
+}  // namespace nexus::kernels
