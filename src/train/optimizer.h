@@ -11,9 +11,10 @@ class AdamW {
   /// Allocates zeroed moments for every parameter of `layout`.
   explicit AdamW(const ParameterLayout& layout);
 
-  /// Clips grads to global norm `grad_clip` (0 = no clipping; torch's clip_grad_norm_:
+  /// Clips the gradients to global norm `grad_clip` (0 = no clipping; torch's clip_grad_norm_:
   /// scale by min(1, clip / (norm + 1e-6))), then applies one AdamW update with the given
-  /// lr; weight decay only on 2-D weights. `step` counts from 1. Returns the norm before
+  /// lr; weight decay only on 2-D weights. The clipping factor is applied inside the update, so
+  /// `grads` itself is left unscaled. `step` counts from 1. Returns the norm before
   /// clipping.
   float step(float* params, float* grads, float lr, float beta1, float beta2, float weight_decay, float grad_clip,
              long step);

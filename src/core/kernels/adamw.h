@@ -13,9 +13,10 @@ struct AdamWParams {
   float eps = 1e-8f;
   float weight_decay = 0.0f;
   long step = 1;
+  float grad_scale = 1.0f;  // gradients are multiplied by this first (global-norm clipping)
 };
 
-/// For i < n: p -= lr*wd*p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+/// For i < n, with g = grad_scale * grads[i]: p -= lr*wd*p; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
 /// p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).
 void adamw_update(float* params, const float* grads, float* m, float* v, size_t n, const AdamWParams& hp);
 

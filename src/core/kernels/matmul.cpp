@@ -129,13 +129,18 @@ void pack_panel_transpose_simd(const float* src, long ld, int kb, int W, float s
     for (int j = 0; j < W; ++j) dst[static_cast<long>(k) * W + j] = scale * src[j * ld + k];
 }
 
-// Full panel, copy source, AVX2: W contiguous floats per k.
-void pack_panel_copy_simd(const float* src, long ld, int kb, int W, float scale, float* dst) {
+// `panels` full panels from a copy source (W contiguous floats per k and panel), AVX2.
+// The loop runs along each source row (k outer, panels inner) so reads are one sequential
+// stream the hardware prefetcher follows, instead of one cache line per row per panel
+// (a 2 KiB-stride walk that stalls on every line when the activations are not in cache).
+void pack_panels_copy_simd(const float* src, long ld, int kb, int panels, int W, float scale, float* dst) {
   const __m256 vs = _mm256_set1_ps(scale);
+  const long panel_floats = static_cast<long>(W) * kb;
   for (int k = 0; k < kb; ++k) {
     const float* s = src + k * ld;
     float* d = dst + static_cast<long>(k) * W;
-    for (int j = 0; j < W; j += 8) _mm256_store_ps(d + j, _mm256_mul_ps(_mm256_loadu_ps(s + j), vs));
+    for (int p = 0; p < panels; ++p, s += W, d += panel_floats)
+      for (int j = 0; j < W; j += 8) _mm256_store_ps(d + j, _mm256_mul_ps(_mm256_loadu_ps(s + j), vs));
   }
 }
 
@@ -144,18 +149,19 @@ void pack_panel_copy_simd(const float* src, long ld, int kb, int W, float scale,
 void pack_block(bool transposed, bool simd, const float* src, long ld, int kb, int cols, int W,
                 float scale, float* dst) {
   const bool simd_ok = simd && W % 8 == 0;
-  for (int p = 0; p * W < cols; ++p) {
+  int p = 0;
+  if (simd_ok && !transposed) {
+    p = cols / W;  // all full panels at once
+    pack_panels_copy_simd(src, ld, kb, p, W, scale, dst);
+  }
+  for (; p * W < cols; ++p) {
     const int w = std::min(W, cols - p * W);
     const float* s = src + static_cast<long>(p) * W * (transposed ? ld : 1);
     float* d = dst + static_cast<long>(p) * W * kb;
-    if (simd_ok && w == W) {
-      if (transposed)
-        pack_panel_transpose_simd(s, ld, kb, W, scale, d);
-      else
-        pack_panel_copy_simd(s, ld, kb, W, scale, d);
-    } else {
+    if (simd_ok && w == W)
+      pack_panel_transpose_simd(s, ld, kb, W, scale, d);
+    else
       pack_panel_plain(transposed, s, ld, kb, w, W, scale, d);
-    }
   }
 }
 
