@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config libgtest-dev nlohmann-json3-dev libcli11-dev
           python3 curl ca-certificates)
 if [[ "${1:-}" == "--peer" ]]; then
-  packages+=(python3-torch python3-numpy libopenblas-dev)
+  packages+=(python3-torch python3-numpy libopenblas-dev python3-regex)  # python3-regex: tools/gpt2_reference.py
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -21,6 +21,8 @@ void run_prepare(const PrepareOptions& o) {
   std::printf("prepared %s -> %s: %s tokenizer, vocab %d, %lld train / %lld val tokens (%s)\n", o.input.c_str(),
               o.out.c_str(), meta.tokenizer.c_str(), meta.vocab_size, (long long)meta.train_tokens,
               (long long)meta.val_tokens, meta.dtype.c_str());
+  std::printf("bytes per token: train %.3f, val %.3f\n", double(meta.train_bytes) / double(meta.train_tokens),
+              double(meta.val_bytes) / double(meta.val_tokens));
 }
 }  // namespace
 
@@ -30,9 +32,11 @@ void register_prepare(CLI::App& app) {
   cmd->add_option("--input", opts->input, "UTF-8 text file to tokenize")->required();
   cmd->add_option("--out", opts->out, "dataset directory to write (train.bin, val.bin, tokenizer.json, meta.json)")
       ->required();
-  cmd->add_option("--tokenizer", opts->tokenizer, "char (distinct characters of the text) or byte (256 ids)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"char", "byte"}));
+  cmd->add_option("--tokenizer", opts->tokenizer,
+                  "char (distinct characters of the text), byte (256 ids), bpe:N[:gpt2|gpt4] (train a byte-level "
+                  "BPE of N ids on the training split; default pattern gpt4), or PATH (a tokenizer.json, or a "
+                  "directory with GPT-2's encoder.json + vocab.bpe)")
+      ->capture_default_str();
   cmd->add_option("--val-fraction", opts->val_fraction, "fraction of tokens for validation (the end of the text)")
       ->capture_default_str()
       ->check(CLI::Range(0.001, 0.999));

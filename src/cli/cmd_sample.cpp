@@ -1,12 +1,14 @@
 // nexus sample: load a checkpoint and its tokenizer, print a continuation as it is produced.
+// A thin alias of `nexus generate` for one prompt, kept for its simple flags: temperature and
+// top-k only (no top-p / min-p), and the context slides when it fills, so --max-tokens may
+// exceed the model's block size.
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 
 #include "cli/commands.h"
+#include "core/error.h"
 #include "infer/generate.h"
-#include "model/model_io.h"
 #include "tokenizer/tokenizer.h"
 
 namespace nexus::cli {
@@ -15,21 +17,31 @@ namespace {
 struct SampleCommand {
   std::string model;
   std::string prompt = "\n";
-  SampleOptions options;
+  int max_tokens = 256;
+  float temperature = 0.8f;
+  int top_k = 200;
+  uint64_t seed = 1337;
   int threads = 0;
 };
 
 void run_sample(const SampleCommand& cmd) {
   apply_threads(cmd.threads);
-  validate(cmd.options);
-  const std::string dir = resolve_model_dir(cmd.model);
-  auto tokenizer = load_tokenizer((std::filesystem::path(dir) / kTokenizerFile).string());
-  auto model = load_model(dir);
-  const std::vector<int32_t> prompt = tokenizer->encode(cmd.prompt);
+  GenerationParams params;
+  params.max_tokens = cmd.max_tokens;
+  params.sampler.temperature = cmd.temperature;
+  params.sampler.top_k = cmd.top_k;
+  params.sampler.top_p = 1.0f;
+  params.sampler.min_p = 0.0f;
+  params.sampler.seed = cmd.seed;
+  params.overflow = OverflowPolicy::Slide;
+  params.validate(1 << 30);  // flag errors before the model is loaded
+  auto model = InferenceModel::load(cmd.model);
+  if (!model->tokenizer()) throw IoError("no tokenizer.json next to the model in '" + cmd.model + "'");
+  std::vector<int32_t> prompt = model->tokenizer()->encode(cmd.prompt);
   std::fputs(cmd.prompt.c_str(), stdout);
-  generate(*model, prompt, cmd.options, [&](int32_t id) {
-    const std::string piece = tokenizer->decode_token(id);
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
+  std::fflush(stdout);
+  generate(model, std::move(prompt), params, [](int32_t, std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
   });
   std::fputc('\n', stdout);
@@ -38,15 +50,14 @@ void run_sample(const SampleCommand& cmd) {
 
 void register_sample(CLI::App& app) {
   auto cmd = std::make_shared<SampleCommand>();
-  CLI::App* sub = app.add_subcommand("sample", "Generate text from a trained model");
+  CLI::App* sub = app.add_subcommand("sample", "Generate text from a trained model (see also: generate)");
   sub->add_option("--model", cmd->model, "model directory (a checkpoint, or a training --out directory)")->required();
   sub->add_option("--prompt", cmd->prompt, "text to continue")->capture_default_str();
-  sub->add_option("--max-tokens", cmd->options.max_tokens, "tokens to generate")->capture_default_str()->check(
-      CLI::NonNegativeNumber);
-  sub->add_option("--temperature", cmd->options.temperature, "softmax temperature; 0 = greedy")->capture_default_str();
-  sub->add_option("--top-k", cmd->options.top_k, "sample among the k most likely tokens; 0 = all")
-      ->capture_default_str();
-  sub->add_option("--seed", cmd->options.seed, "random seed")->capture_default_str();
+  sub->add_option("--max-tokens", cmd->max_tokens, "tokens to generate")->capture_default_str()->check(
+      CLI::Range(0, 1000000000));
+  sub->add_option("--temperature", cmd->temperature, "softmax temperature; 0 = greedy")->capture_default_str();
+  sub->add_option("--top-k", cmd->top_k, "sample among the k most likely tokens; 0 = all")->capture_default_str();
+  sub->add_option("--seed", cmd->seed, "random seed")->capture_default_str();
   add_threads_option(*sub, cmd->threads);
   sub->callback([cmd] { run_sample(*cmd); });
 }

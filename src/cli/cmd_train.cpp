@@ -11,6 +11,7 @@
 #include "cli/config_flags.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "model/model_io.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -93,7 +94,13 @@ void run_train(TrainCommand& cmd) {
   GPTConfig model = default_model();
   TrainConfig train;
   TrainPaths paths{cmd.data, cmd.out, cmd.resume};
-  if (cmd.resume) train = load_checkpoint_train_config((std::filesystem::path(cmd.out) / "ckpt").string());
+  if (cmd.resume) {
+    // Start from the checkpoint's settings; flags that change its architecture are rejected by the trainer.
+    const std::string ckpt = (std::filesystem::path(cmd.out) / "ckpt").string();
+    require_checkpoint(ckpt);
+    model = load_model_config(ckpt);
+    train = load_checkpoint_train_config(ckpt);
+  }
   if (!cmd.config_file.empty()) apply_config_file(cmd.config_file, model, train);
   cmd.model_flags.apply(model);
   cmd.train_flags.apply(train);

@@ -8,6 +8,10 @@ void register_prepare(CLI::App& app);
 void register_train(CLI::App& app);
 void register_sample(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_init(CLI::App& app);
+void register_generate(CLI::App& app);
+void register_eval(CLI::App& app);
+void register_tokenizer(CLI::App& app);
 
 /// Adds --threads N bound to `threads`, defaulting to the cores available.
 void add_threads_option(CLI::App& cmd, int& threads);

@@ -1,8 +1,10 @@
 // nexus: one binary for the whole life of a small GPT. main() only parses, dispatches and
 // turns errors into one message line and an exit code.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <new>
+#include <string>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -28,11 +30,29 @@ int main(int argc, char** argv) {
   nexus::cli::register_prepare(app);
   nexus::cli::register_train(app);
   nexus::cli::register_sample(app);
+  nexus::cli::register_generate(app);
+  nexus::cli::register_eval(app);
+  nexus::cli::register_init(app);
   nexus::cli::register_bench(app);
+  nexus::cli::register_tokenizer(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // A usage error: one line like every other error, exit status 2 (CLI11's own codes exceed 100).
+    std::string message = e.what();
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    if (app.get_subcommands().empty()) {
+      // CLI11 would only say "A subcommand is required"; name what it did not understand.
+      const std::string first = argc > 1 ? argv[1] : "";
+      message = first.empty() ? "a command is required"
+                : first[0] == '-' ? "unknown option '" + first + "' (options go after the command)"
+                                  : "unknown command '" + first + "'";
+      message += "; the commands are:";
+      for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) message += " " + sub->get_name();
+    }
+    std::fprintf(stderr, "nexus: error: %s (see --help)\n", message.c_str());
+    return 2;
   } catch (const nexus::Error& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "nexus: error: %s\n", e.what());

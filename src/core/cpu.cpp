@@ -40,6 +40,7 @@ CpuFeatures detect() {
     f.avx512dq = (ebx >> 17) & 1u;
     f.avx512bw = (ebx >> 30) & 1u;
     f.avx512vl = (ebx >> 31) & 1u;
+    f.avx512vnni = f.avx512f && ((ecx >> 11) & 1u);
     unsigned int a1 = 0, b1 = 0, c1 = 0, d1 = 0;
     __cpuid_count(7, 1, a1, b1, c1, d1);
     f.avx512bf16 = f.avx512f && ((a1 >> 5) & 1u);
@@ -76,7 +77,7 @@ std::string cpu_description() {
   const std::pair<bool, const char*> flags[] = {
       {f.avx2, "avx2"},         {f.fma, "fma"},           {f.avx512f, "avx512f"},
       {f.avx512bw, "avx512bw"}, {f.avx512dq, "avx512dq"}, {f.avx512vl, "avx512vl"},
-      {f.avx512bf16, "avx512bf16"}};
+      {f.avx512bf16, "avx512bf16"}, {f.avx512vnni, "avx512vnni"}};
   for (const auto& [on, name] : flags)
     if (on) s += std::string(" ") + name;
   return s;

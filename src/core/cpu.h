@@ -16,6 +16,7 @@ struct CpuFeatures {
   bool avx512dq = false;
   bool avx512vl = false;
   bool avx512bf16 = false;
+  bool avx512vnni = false;  // AVX512_VNNI: vpdpbusd int8 dot products
 };
 
 /// Features of the CPU this process runs on (detected once, then cached).

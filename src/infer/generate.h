@@ -1,31 +1,36 @@
 #pragma once
-// Plain autoregressive sampling (no KV cache yet: each step reruns the last block_size
-// tokens). The full sampler chain and the cached engine belong to src/infer's later work.
+// One-call generation for a single prompt on the KV-cache engine (a Scheduler with one
+// slot). Batches of prompts, streaming to many clients and cancellation use
+// infer/scheduler.h directly.
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
-#include "model/gpt.h"
+#include "infer/scheduler.h"
 
 namespace nexus {
 
-/// Options of simple sampling.
-struct SampleOptions {
-  int max_tokens = 256;       // tokens to generate
-  float temperature = 0.8f;   // 0 = greedy (argmax)
-  int top_k = 200;            // keep the k most likely tokens; 0 = all
-  uint64_t seed = 1337;
+/// Outcome of one generation.
+struct GenerationResult {
+  std::vector<int32_t> tokens;  // sampled tokens
+  std::string text;             // final text (empty without a tokenizer)
+  FinishReason finish_reason = FinishReason::None;
+  std::string stop;             // the stop string that ended it, if any
+  int slides = 0;               // context slides (OverflowPolicy::Slide)
+  SequenceTimings timings;
 };
 
-/// Validates options: InvalidArgument for negative temperature, max_tokens or top_k.
-void validate(const SampleOptions& options);
+/// Copies the outcome of a finished sequence.
+GenerationResult result_of(const Sequence& sequence);
 
-/// Picks the next token from `logits` (V): temperature, top-k, then a draw from rng.
-int32_t sample_token(const float* logits, int V, const SampleOptions& options, uint64_t& rng_state);
-
-/// Generates up to max_tokens after `prompt` (non-empty). Calls on_token for each new token
-/// as soon as it is chosen. Returns the new tokens.
-std::vector<int32_t> generate(GPT& model, const std::vector<int32_t>& prompt, const SampleOptions& options,
-                              const std::function<void(int32_t)>& on_token = {});
+/// Generates from `prompt` (non-empty token ids). on_token gets each accepted token and the
+/// text that became final with it, as soon as it is produced. `context` is the KV cache size
+/// (0 = block_size). Throws InvalidArgument for bad params/prompt, and for a sampling error.
+GenerationResult generate(std::shared_ptr<const InferenceModel> model, std::vector<int32_t> prompt,
+                          const GenerationParams& params,
+                          const std::function<void(int32_t, std::string_view)>& on_token = {}, int context = 0);
 
 }  // namespace nexus

@@ -136,7 +136,8 @@ TensorInfo parse_entry(const json& v, uint64_t data_size, const std::string& whe
                       std::to_string(info.end));
   if (info.end > data_size)
     throw FormatError(where + ": data_offsets [" + std::to_string(info.begin) + ", " + std::to_string(info.end) +
-                      "] exceed the data section (" + std::to_string(data_size) + " bytes)");
+                      "] exceed the data section (" + std::to_string(data_size) +
+                      " bytes): the file is truncated or corrupt");
   auto nbytes = byte_size(info.shape, dtype_size(info.dtype));
   if (!nbytes) throw FormatError(where + ": shape " + shape_to_string(info.shape) + " is too large");
   if (*nbytes != info.end - info.begin)

@@ -1,6 +1,7 @@
 #include "train/checkpoint.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -42,10 +43,30 @@ void install_directory(const std::string& tmp, const std::string& dir) {
   std::error_code ec;
   fs::remove_all(tmp, ec);
 }
+
+// Removes DIR.tmp-<pid> siblings left by saves that were killed (their process is gone),
+// so repeated crashes do not pile up whole stale checkpoints next to DIR.
+void remove_stale_temporaries(const std::string& dir) {
+  const fs::path target(dir);
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string prefix = target.filename().string() + ".tmp-";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(parent, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const pid_t pid = (pid_t)std::stol(digits);
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code remove_ec;
+    fs::remove_all(entry.path(), remove_ec);  // best effort: a leftover never blocks a save
+  }
+}
 }  // namespace
 
 void save_checkpoint(const std::string& dir, const CheckpointSource& src) {
   const std::string tmp = dir + ".tmp-" + std::to_string(::getpid());
+  remove_stale_temporaries(dir);
   std::error_code ec;
   fs::remove_all(tmp, ec);
   ensure_directory(tmp);
@@ -72,6 +93,21 @@ void save_checkpoint(const std::string& dir, const CheckpointSource& src) {
   } catch (...) {
     fs::remove_all(tmp, ec);
     throw;
+  }
+}
+
+void require_checkpoint(const std::string& dir) {
+  if (!fs::exists(fs::path(dir) / kModelFile))
+    throw IoError("cannot resume: no checkpoint in " + dir + " (train without --resume first)");
+}
+
+void check_resume_architecture(const GPTConfig& saved, const GPTConfig& requested, const std::string& dir) {
+  const nlohmann::json a = to_json(saved), b = to_json(requested);
+  for (const auto& [key, value] : a.items()) {
+    // vocab_size comes from the dataset (checked against it by the trainer); dropout may change.
+    if (key == "dropout" || key == "vocab_size" || b.at(key) == value) continue;
+    throw InvalidArgument("cannot resume " + dir + " with " + key + " = " + b.at(key).dump() + ": the checkpoint has " +
+                          key + " = " + value.dump() + " (a resumed run keeps its architecture; use a new --out)");
   }
 }
 

@@ -35,6 +35,14 @@ struct CheckpointSource {
 /// Writes (or replaces) the checkpoint directory `dir` crash-safely.
 void save_checkpoint(const std::string& dir, const CheckpointSource& source);
 
+/// Throws IoError unless DIR holds a checkpoint to resume from (names the directory).
+void require_checkpoint(const std::string& dir);
+
+/// Throws InvalidArgument naming the first field in which `requested` changes the shape of
+/// the checkpoint's model `saved` (every field but dropout, which a resumed run may change,
+/// and vocab_size, which comes from the dataset).
+void check_resume_architecture(const GPTConfig& saved, const GPTConfig& requested, const std::string& dir);
+
 /// Reads the train config stored in DIR/config.json.
 TrainConfig load_checkpoint_train_config(const std::string& dir);
 

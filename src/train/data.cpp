@@ -52,6 +52,9 @@ DatasetMeta meta_from_json(const json& j, const std::string& where) {
   meta.val_tokens = get_int_field(j, "val_tokens", where);
   if (meta.train_tokens < 0 || meta.val_tokens < 0) throw FormatError(where + ": negative token count");
   meta.tokenizer = get_string_field(j, "tokenizer", where);
+  if (j.contains("train_bytes")) meta.train_bytes = get_int_field(j, "train_bytes", where);
+  if (j.contains("val_bytes")) meta.val_bytes = get_int_field(j, "val_bytes", where);
+  if (meta.train_bytes < 0 || meta.val_bytes < 0) throw FormatError(where + ": negative byte count");
   return meta;
 }
 
@@ -91,7 +94,9 @@ void save_dataset_meta(const std::string& dir, const DatasetMeta& meta) {
             {"dtype", meta.dtype},
             {"train_tokens", meta.train_tokens},
             {"val_tokens", meta.val_tokens},
-            {"tokenizer", meta.tokenizer}};
+            {"tokenizer", meta.tokenizer},
+            {"train_bytes", meta.train_bytes},
+            {"val_bytes", meta.val_bytes}};
   write_file_atomic(join_path(dir, "meta.json"), j.dump(2) + "\n");
 }
 
@@ -117,33 +122,90 @@ void write_token_file(const std::string& path, std::span<const int32_t> tokens, 
                     }));
 }
 
+size_t text_split_point(std::string_view text, double val_fraction) {
+  size_t p = static_cast<size_t>(static_cast<double>(text.size()) * (1.0 - val_fraction));
+  p = std::min(p, text.size());
+  const size_t line = p == 0 ? 0 : text.find('\n', p - 1);
+  if (line != std::string_view::npos && line + 1 < text.size()) return line + 1;
+  while (p < text.size() && (static_cast<uint8_t>(text[p]) & 0xC0) == 0x80) ++p;
+  return p;
+}
+
+namespace {
+
+// Token ids of both splits plus the text bytes behind each.
+struct Encoded {
+  std::unique_ptr<Tokenizer> tok;
+  std::vector<int32_t> train, val;
+  int64_t train_bytes = 0, val_bytes = 0;
+};
+
+// char/byte: the vocabulary comes from the whole text and the ids are cut by count.
+Encoded encode_by_token_count(const std::string& text, const std::string& spec, double val_fraction) {
+  Encoded e;
+  e.tok = make_tokenizer(spec, text);
+  std::vector<int32_t> ids = e.tok->encode(text);
+  const size_t n_train = static_cast<size_t>(static_cast<double>(ids.size()) * (1.0 - val_fraction));
+  e.val.assign(ids.begin() + static_cast<std::ptrdiff_t>(n_train), ids.end());
+  ids.resize(n_train);
+  e.train = std::move(ids);
+  e.train_bytes = static_cast<int64_t>(e.tok->decode(e.train).size());
+  e.val_bytes = static_cast<int64_t>(text.size()) - e.train_bytes;
+  return e;
+}
+
+// BPE (trained on the training text, or loaded from a path): the text is cut first.
+Encoded encode_by_text_split(const std::string& text, const std::string& spec, double val_fraction) {
+  Encoded e;
+  const size_t cut = text_split_point(text, val_fraction);
+  const std::string_view train_text = std::string_view(text).substr(0, cut);
+  const std::string_view val_text = std::string_view(text).substr(cut);
+  if (is_bpe_spec(spec)) {
+    e.tok = make_tokenizer(spec, train_text);
+  } else {
+    std::error_code ec;
+    require(std::filesystem::exists(spec, ec), "unknown tokenizer '" + spec +
+                                                   "' (expected char, byte, bpe:N[:gpt2|gpt4], or the path of a "
+                                                   "tokenizer.json or of a directory with encoder.json + vocab.bpe)");
+    e.tok = load_tokenizer(spec);
+  }
+  e.train = e.tok->encode(train_text);
+  e.val = e.tok->encode(val_text);
+  e.train_bytes = static_cast<int64_t>(train_text.size());
+  e.val_bytes = static_cast<int64_t>(val_text.size());
+  return e;
+}
+
+}  // namespace
+
 DatasetMeta prepare_dataset(const std::string& input_text_path, const std::string& out_dir,
                             const std::string& tokenizer_spec, double val_fraction) {
   require(val_fraction > 0.0 && val_fraction < 1.0,
           "val_fraction must be in (0, 1), got " + std::to_string(val_fraction));
   const std::string text = read_file(input_text_path);
   require(!text.empty(), "input " + input_text_path + " is empty");
-  std::unique_ptr<Tokenizer> tok = make_tokenizer(tokenizer_spec, text);
-  const std::vector<int32_t> ids = tok->encode(text);
-  const int64_t n = static_cast<int64_t>(ids.size());
-  const int64_t n_train = static_cast<int64_t>(static_cast<double>(n) * (1.0 - val_fraction));
-  const int64_t n_val = n - n_train;
+  const bool by_count = tokenizer_spec == "char" || tokenizer_spec == "byte";
+  const Encoded e = by_count ? encode_by_token_count(text, tokenizer_spec, val_fraction)
+                             : encode_by_text_split(text, tokenizer_spec, val_fraction);
+  const int64_t n_train = static_cast<int64_t>(e.train.size());
+  const int64_t n_val = static_cast<int64_t>(e.val.size());
   require(n_train >= kMinSplitTokens && n_val >= kMinSplitTokens,
-          "input " + input_text_path + " is too short: " + std::to_string(n) + " tokens give " +
+          "input " + input_text_path + " is too short: " + std::to_string(n_train + n_val) + " tokens give " +
               std::to_string(n_train) + " train and " + std::to_string(n_val) + " val tokens, need at least " +
               std::to_string(kMinSplitTokens) + " in each split");
   DatasetMeta meta;
-  meta.vocab_size = tok->vocab_size();
+  meta.vocab_size = e.tok->vocab_size();
   meta.dtype = token_dtype_for_vocab(meta.vocab_size);
   meta.train_tokens = n_train;
   meta.val_tokens = n_val;
   meta.tokenizer = tokenizer_spec;
+  meta.train_bytes = e.train_bytes;
+  meta.val_bytes = e.val_bytes;
   ensure_directory(out_dir);
   remove_stale_meta(out_dir);
-  std::span<const int32_t> all(ids);
-  write_token_file(join_path(out_dir, "train.bin"), all.first(static_cast<size_t>(n_train)), meta.dtype);
-  write_token_file(join_path(out_dir, "val.bin"), all.subspan(static_cast<size_t>(n_train)), meta.dtype);
-  save_tokenizer(*tok, join_path(out_dir, "tokenizer.json"));
+  write_token_file(join_path(out_dir, "train.bin"), e.train, meta.dtype);
+  write_token_file(join_path(out_dir, "val.bin"), e.val, meta.dtype);
+  save_tokenizer(*e.tok, join_path(out_dir, "tokenizer.json"));
   save_dataset_meta(out_dir, meta);
   return meta;
 }

@@ -7,10 +7,20 @@
 //                       encoded corpus goes to train.bin, the rest to val.bin
 //   tokenizer.json      the tokenizer (see tokenizer/tokenizer.h)
 //   meta.json           {"version": 1, "vocab_size": 65, "dtype": "uint16",
-//                        "train_tokens": 1003854, "val_tokens": 111540, "tokenizer": "char"}
+//                        "train_tokens": 1003854, "val_tokens": 111540, "tokenizer": "char",
+//                        "train_bytes": 1003854, "val_bytes": 111540}
 // meta.json is written last, so its presence means the other files are complete.
+// train_bytes/val_bytes (text bytes behind each split, for bytes per token and bits per
+// byte) are optional when reading (0 = unknown).
+//
+// Splits: with "char" and "byte" the encoded corpus is cut by token count. With a BPE
+// ("bpe:N" trains one, a path loads one) the *text* is cut first, at the first line start at
+// or after (1 - val_fraction) of its bytes (text_split_point), the tokenizer is trained on
+// the training text only, and each part is encoded on its own: the tokenizer never sees
+// validation text.
 #include <cstdint>
 #include <span>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -28,8 +38,15 @@ struct DatasetMeta {
   std::string dtype;          ///< "uint16" or "uint32": element type of the .bin files
   int64_t train_tokens = 0;   ///< tokens in train.bin
   int64_t val_tokens = 0;     ///< tokens in val.bin
-  std::string tokenizer;      ///< tokenizer spec used ("char", "byte")
+  std::string tokenizer;      ///< tokenizer spec used ("char", "byte", "bpe:2000", or a path)
+  int64_t train_bytes = 0;    ///< text bytes behind train.bin (0 = unknown)
+  int64_t val_bytes = 0;      ///< text bytes behind val.bin (0 = unknown)
 };
+
+/// Where prepare_dataset cuts a text for a BPE tokenizer: the first line start (a byte
+/// after '\n') at or after floor(size * (1 - val_fraction)); if there is none, that offset
+/// moved forward to a UTF-8 character boundary.
+size_t text_split_point(std::string_view text, double val_fraction);
 
 /// The .bin element type that holds ids below vocab_size ("uint16" if <= 65536, else "uint32").
 std::string token_dtype_for_vocab(int64_t vocab_size);
@@ -45,9 +62,12 @@ void save_dataset_meta(const std::string& dir, const DatasetMeta& meta);
 /// InvalidArgument if a token is negative or does not fit the dtype.
 void write_token_file(const std::string& path, std::span<const int32_t> tokens, const std::string& dtype);
 
-/// Tokenizes a text file into out_dir (layout at the top of this header), building the
-/// tokenizer from the whole text. IoError if the input is unreadable; InvalidArgument if it
-/// is empty, too short to give kMinSplitTokens to each split, or val_fraction is not in (0, 1).
+/// Tokenizes a text file into out_dir (layout and splits at the top of this header).
+/// tokenizer_spec: "char" (vocabulary from the whole text), "byte", "bpe:N[:gpt2|gpt4]"
+/// (trained on the training text), or the path of a tokenizer file or directory
+/// (load_tokenizer). IoError if the input is unreadable; InvalidArgument if it is empty, too
+/// short to give kMinSplitTokens to each split, val_fraction is not in (0, 1), or the spec
+/// is neither known nor an existing path.
 DatasetMeta prepare_dataset(const std::string& input_text_path, const std::string& out_dir,
                             const std::string& tokenizer_spec, double val_fraction = 0.1);
 

@@ -86,9 +86,12 @@ void open_data(Run& run) {
 void build_model(Run& run, const TrainObserver& obs) {
   const std::string ckpt = (fs::path(run.paths.out_dir) / "ckpt").string();
   if (run.paths.resume) {
-    if (!fs::exists(fs::path(ckpt) / kModelFile))
-      throw IoError("cannot resume: no checkpoint in " + ckpt + " (train without --resume first)");
-    run.model_config = load_model_config(ckpt);
+    require_checkpoint(ckpt);
+    // The shape is the checkpoint's; dropout is a training setting the caller may change.
+    GPTConfig saved = load_model_config(ckpt);
+    check_resume_architecture(saved, run.model_config, ckpt);
+    saved.dropout = run.model_config.dropout;
+    run.model_config = saved;
   }
   if (run.model_config.vocab_size != run.meta.vocab_size) {
     if (run.paths.resume)

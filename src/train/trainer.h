@@ -57,7 +57,8 @@ struct TrainSummary {
 };
 
 /// Trains `model_config` (vocab_size is taken from the dataset) with `train_config`.
-/// With paths.resume, model and state come from out_dir/ckpt and `model_config` is ignored.
+/// With paths.resume, weights and state come from out_dir/ckpt: `model_config` must have the
+/// checkpoint's shape (InvalidArgument otherwise) and only its dropout is used.
 TrainSummary train_run(const GPTConfig& model_config, const TrainConfig& train_config, const TrainPaths& paths,
                    const TrainObserver& observer = {});
 

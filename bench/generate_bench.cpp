@@ -1,0 +1,216 @@
+#include "generate_bench.h"
+
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "core/cpu.h"
+#include "core/error.h"
+#include "core/kernels/matmul.h"
+#include "core/parallel.h"
+#include "core/rng.h"
+#include "infer/scheduler.h"
+
+namespace nexus::bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+double peak_rss_mb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;  // Linux reports KiB
+}
+
+std::vector<int32_t> random_tokens(int n, int vocab, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = (int32_t)rng.below(vocab);
+  return t;
+}
+
+// Seconds of one forward pass over `tokens` into `cache` from position 0 (last logits only).
+double time_prefill(ForwardPass& pass, KVCache& cache, const std::vector<int32_t>& tokens) {
+  ForwardChunk ch{&cache, 0, tokens.data(), (int)tokens.size(), RowKind::Prefill, true};
+  const auto t0 = Clock::now();
+  pass.run({&ch, 1});
+  return seconds_since(t0);
+}
+
+// Decode result of one batch size.
+struct DecodeRun {
+  int batch = 0;
+  double tok_per_s = 0, prefill_tok_per_s = 0;
+  size_t cache_bytes = 0;
+};
+
+// B sequences decode `steps` tokens after position `pos`, each step one batched forward and
+// a parallel draw with the default sampler (as the scheduler does). Caches are copies of
+// `filled`. The first step is a warm-up; returns the total tok/s of the others.
+double time_decode(ForwardPass& pass, const KVCache& filled, int pos, int B, int steps, size_t* cache_bytes) {
+  const InferenceModel& m = pass.model();
+  const int V = m.config().vocab_size;
+  std::vector<std::unique_ptr<KVCache>> caches;
+  for (int b = 0; b < B; b++) {
+    caches.push_back(std::make_unique<KVCache>(m.config(), filled.capacity()));
+    caches.back()->copy_from(filled);
+  }
+  *cache_bytes = (size_t)B * filled.bytes();
+  SamplerParams sp;
+  const SamplerChain chain = SamplerChain::from_params(sp, V);
+  std::vector<SamplerState> states;
+  for (int b = 0; b < B; b++) {
+    sp.seed = 1000 + b;
+    states.emplace_back(sp, V, filled.capacity());
+  }
+  std::vector<Candidates> scratch(omp_get_max_threads());
+  std::vector<int32_t> last(B, 0);
+  std::vector<ForwardChunk> chunks(B);
+  auto t0 = Clock::now();
+  for (int s = 0; s < steps; s++) {
+    if (s == 1) t0 = Clock::now();
+    for (int b = 0; b < B; b++) chunks[b] = {caches[b].get(), pos + s, &last[b], 1, RowKind::Decode, true};
+    const float* logits = pass.run(chunks);
+#pragma omp parallel for schedule(dynamic, 1) if (B > 1)
+    for (int b = 0; b < B; b++)
+      last[b] = chain.sample({logits + (size_t)b * V, (size_t)V}, states[b], scratch[omp_get_thread_num()]);
+    for (int b = 0; b < B; b++) chain.accept(last[b], states[b]);
+  }
+  return (double)B * (steps - 1) / seconds_since(t0);
+}
+
+// Prefill tok/s of B prompts of P tokens through a scheduler (prefill budget P per step).
+double time_batch_prefill(std::shared_ptr<const InferenceModel> model, const std::vector<int32_t>& prompt, int B,
+                          int context) {
+  Scheduler s(std::move(model), {B, (int)prompt.size(), context});
+  GenerationParams p;
+  p.max_tokens = 1;
+  for (int b = 0; b < B; b++) s.submit(prompt, p);
+  const auto t0 = Clock::now();
+  s.run();
+  return (double)B * prompt.size() / seconds_since(t0);
+}
+
+// Everything the benchmark measured.
+struct Results {
+  int P = 0, G = 0, D = 0, R = 0;  // prompt, generated, decode-context and no-cache context tokens
+  double prefill_tok_s = 0, recompute_tok_s = 0, cached_tok_s = 0, rss_mb = 0;
+  std::vector<DecodeRun> runs;
+};
+
+void print_table(const InferenceModel& model, const Results& r) {
+  const GPTConfig& c = model.config();
+  size_t max_cache = 0;
+  for (const DecodeRun& d : r.runs) max_cache = std::max(max_cache, d.cache_bytes);
+  std::printf("model: L%d H%d C%d V%d T%d, %.1f M params, %.1f MB weights%s; %d threads, %s\n", c.n_layer, c.n_head,
+              c.n_embd, c.vocab_size, c.block_size, model.weight_bytes() / 4e6, model.weight_bytes() / 1e6,
+              model.mapped() ? " (mapped)" : "", num_threads(), kernels::isa_name(kernels::active_isa()).c_str());
+  std::printf("prefill (pp%d, one pass): %.1f tok/s\n", r.P, r.prefill_tok_s);
+  std::printf("decode: %d tokens per sequence after %d tokens of context\n", r.G, r.D);
+  std::printf("%6s %16s %16s %16s %12s\n", "batch", "prefill tok/s", "decode tok/s", "per seq tok/s", "KV MB");
+  for (const DecodeRun& d : r.runs) {
+    char pf[32] = "-";
+    if (d.prefill_tok_per_s > 0) std::snprintf(pf, sizeof pf, "%.1f", d.prefill_tok_per_s);
+    std::printf("%6d %16s %16.1f %16.2f %12.1f\n", d.batch, pf, d.tok_per_s, d.tok_per_s / d.batch,
+                d.cache_bytes / 1e6);
+  }
+  std::printf("decode at %d tokens of context: no cache %.2f tok/s, KV cache %.2f tok/s (%.1fx)\n", r.R,
+              r.recompute_tok_s, r.cached_tok_s, r.cached_tok_s / r.recompute_tok_s);
+  std::printf("peak RSS %.0f MB (weights %.0f MB + largest KV caches %.0f MB)\n", r.rss_mb, model.weight_bytes() / 1e6,
+              max_cache / 1e6);
+}
+
+nlohmann::json results_json(const InferenceModel& model, const Results& r) {
+  nlohmann::json runs = nlohmann::json::array();
+  for (const DecodeRun& d : r.runs)
+    runs.push_back({{"batch", d.batch},
+                    {"prefill_tok_per_s", d.prefill_tok_per_s > 0 ? nlohmann::json(d.prefill_tok_per_s) : nullptr},
+                    {"decode_tok_per_s", d.tok_per_s},
+                    {"per_seq_tok_per_s", d.tok_per_s / d.batch},
+                    {"kv_cache_mb", d.cache_bytes / 1e6}});
+  const nlohmann::json recompute = {{"context", r.R},
+                                    {"tok_per_s", r.recompute_tok_s},
+                                    {"kv_tok_per_s", r.cached_tok_s},
+                                    {"speedup", r.cached_tok_s / r.recompute_tok_s}};
+  return {{"bench", "generate"},
+          {"config", to_json(model.config())},
+          {"threads", num_threads()},
+          {"isa", kernels::isa_name(kernels::active_isa())},
+          {"cpu", cpu_description()},
+          {"weights_mb", model.weight_bytes() / 1e6},
+          {"prompt_tokens", r.P},
+          {"gen_tokens", r.G},
+          {"decode_context", r.D},
+          {"prefill_tok_per_s", r.prefill_tok_s},
+          {"runs", runs},
+          {"recompute", recompute},
+          {"max_rss_mb", r.rss_mb}};
+}
+
+}  // namespace
+
+int run_generate_bench(const GenerateBenchOptions& o) {
+  require(o.gen_tokens >= 1 && o.prompt_tokens >= 1 && o.repetitions >= 1 && o.recompute_tokens >= 1 &&
+              o.decode_context >= 0,
+          "token counts and repetitions must be positive");
+  for (int b : o.batches) require(b >= 1, "batch sizes must be positive");
+  auto model = InferenceModel::load(o.model, {.mmap = o.mmap});
+  const GPTConfig& c = model->config();
+  require(c.block_size >= 16, "the model's context is too short for this benchmark (block_size < 16)");
+  Results r;
+  r.G = std::min(std::max(o.gen_tokens, 2), c.block_size / 2);  // >= 2: one warm-up step
+  r.P = std::min(o.prompt_tokens, c.block_size - r.G);
+  r.R = std::min(o.recompute_context, c.block_size - 8);
+  r.D = std::min(o.decode_context, c.block_size - r.G);
+  ForwardPass pass(model);
+  const std::vector<int32_t> prompt = random_tokens(r.P, c.vocab_size, 42);
+
+  // 1. One prompt, one pass (after one untimed warm-up that also touches the mapped weights).
+  KVCache cache(c, r.P);
+  time_prefill(pass, cache, prompt);
+  std::vector<double> t;
+  for (int k = 0; k < o.repetitions; k++) t.push_back(time_prefill(pass, cache, prompt));
+  r.prefill_tok_s = r.P / median(t);
+  if (!o.json_only) std::fprintf(stderr, "prefill %d tokens: %.1f tok/s\n", r.P, r.prefill_tok_s);
+
+  // 2. Decode (and batch prefill) per batch size, every cache a copy of one holding D tokens.
+  KVCache decode_cache(c, r.D + r.G);
+  if (r.D > 0) time_prefill(pass, decode_cache, random_tokens(r.D, c.vocab_size, 44));
+  for (int B : o.batches) {
+    DecodeRun run;
+    run.batch = B;
+    run.tok_per_s = time_decode(pass, decode_cache, r.D, B, r.G, &run.cache_bytes);
+    if ((long)B * r.P <= o.max_prefill) run.prefill_tok_per_s = time_batch_prefill(model, prompt, B, r.P + r.G);
+    if (!o.json_only) std::fprintf(stderr, "batch %d: decode %.1f tok/s\n", B, run.tok_per_s);
+    r.runs.push_back(run);
+  }
+
+  // 3. No cache: every token re-runs R tokens of context; cached decode at the same context.
+  KVCache rcache(c, r.R + 8);
+  const std::vector<int32_t> context = random_tokens(r.R, c.vocab_size, 43);
+  std::vector<double> rt;
+  for (int k = 0; k < o.recompute_tokens; k++) rt.push_back(time_prefill(pass, rcache, context));
+  r.recompute_tok_s = 1.0 / median(rt);
+  size_t unused = 0;
+  r.cached_tok_s = time_decode(pass, rcache, r.R, 1, 8, &unused);  // positions R .. R+7
+  r.rss_mb = peak_rss_mb();
+  if (!o.json_only) print_table(*model, r);
+  std::printf("%s\n", results_json(*model, r).dump().c_str());
+  return 0;
+}
+
+}  // namespace nexus::bench

@@ -1,0 +1,246 @@
+// nexus generate: text generation on the KV-cache engine, for one prompt or a JSONL file of
+// prompts run as a ragged batch (continuous batching, --batch-size sequences at once).
+//
+// Output: one JSON object per prompt, in prompt order, on stdout (or --output FILE):
+//   {"index", "id"?, "text", "tokens", "finish_reason", "stop"?, "prompt_tokens",
+//    "generated_tokens", "slides", "timings": {"queued_ms", "prompt_ms", "generation_ms",
+//    "prompt_tok_per_s", "generation_tok_per_s"}}
+// With --stream the text is printed to stdout as it is produced (whole UTF-8 characters
+// only) and the JSON objects go to --output when given; a summary goes to stderr.
+// A prompts file holds one JSON value per line: a string, or an object with "prompt" and
+// optional per-prompt "id", "max_tokens", "stop" and sampler fields overriding the flags.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/config_flags.h"
+#include "core/error.h"
+#include "infer/generate.h"
+#include "io/atomic_file.h"
+#include "tokenizer/bpe.h"
+#include "tokenizer/tokenizer.h"
+
+namespace nexus::cli {
+
+namespace {
+
+struct GenerateCommand {
+  std::string model, prompt, prompts_file, output, overflow = "stop";
+  bool prompt_given = false, stream = false, no_mmap = false;
+  SamplerParams sampler;  // bound to the sampling flags
+  std::vector<std::string> logit_bias, stop;
+  int max_tokens = 256, batch_size = 8, prefill_tokens = 512, context = 0, eos_id = -2, threads = 0;
+};
+
+// One prompt of the run: text, its parameters and an optional caller id.
+struct PromptJob {
+  std::string text;
+  GenerationParams params;
+  nlohmann::json id;
+};
+
+// The parameters the flags describe (before per-prompt overrides).
+GenerationParams params_from_flags(const GenerateCommand& cmd, const InferenceModel& model) {
+  GenerationParams p;
+  p.sampler = cmd.sampler;
+  for (const std::string& b : cmd.logit_bias) {
+    const auto [id, bias] = parse_logit_bias(b);
+    p.sampler.logit_bias[id] = bias;
+  }
+  p.max_tokens = cmd.max_tokens;
+  p.stop = cmd.stop;
+  p.overflow = parse_overflow_policy(cmd.overflow);
+  p.eos_token = cmd.eos_id;
+  if (cmd.eos_id == -2) {  // auto: GPT-2's <|endoftext|> when the tokenizer has it
+    const auto* bpe = dynamic_cast<const BpeTokenizer*>(model.tokenizer());
+    p.eos_token = bpe ? bpe->added_token_id("<|endoftext|>") : -1;
+  }
+  p.validate(model.config().vocab_size);
+  return p;
+}
+
+// Applies the sampler fields present in `j` on top of `base`.
+SamplerParams override_sampler(const SamplerParams& base, const nlohmann::json& j) {
+  const SamplerParams given = sampler_params_from_json(j);
+  SamplerParams out = base;
+  std::vector<void*> dst;
+  out.visit([&](const char*, auto& field, const char*) { dst.push_back(&field); });
+  size_t i = 0;
+  given.visit([&](const char* name, const auto& field, const char*) {
+    if (j.contains(name)) *static_cast<std::decay_t<decltype(field)>*>(dst[i]) = field;
+    i++;
+  });
+  return out;
+}
+
+PromptJob parse_prompt_line(const std::string& line, const GenerationParams& base, const std::string& where) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(where + ": not valid JSON (" + e.what() + ")");
+  }
+  PromptJob job{"", base, nullptr};
+  if (j.is_string()) {
+    job.text = j.get<std::string>();
+    return job;
+  }
+  if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
+    throw FormatError(where + ": expected a string or an object with a string \"prompt\"");
+  try {
+    job.text = j["prompt"].get<std::string>();
+    if (j.contains("id")) job.id = j["id"];
+    if (j.contains("max_tokens")) job.params.max_tokens = j["max_tokens"].get<int>();
+    if (j.contains("stop"))
+      job.params.stop = j["stop"].is_string() ? std::vector<std::string>{j["stop"].get<std::string>()}
+                                              : j["stop"].get<std::vector<std::string>>();
+    job.params.sampler = override_sampler(base.sampler, j);
+  } catch (const nlohmann::json::exception& e) {
+    throw FormatError(where + ": " + e.what());
+  } catch (const Error& e) {
+    throw FormatError(where + ": " + e.what());
+  }
+  return job;
+}
+
+std::vector<PromptJob> read_jobs(const GenerateCommand& cmd, const GenerationParams& base) {
+  if (cmd.prompt_given) return {PromptJob{cmd.prompt, base, nullptr}};
+  std::ifstream in(cmd.prompts_file);
+  if (!in) throw IoError("cannot open prompts file '" + cmd.prompts_file + "'");
+  std::vector<PromptJob> jobs;
+  std::string line;
+  for (int n = 1; std::getline(in, line); n++) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    jobs.push_back(parse_prompt_line(line, base, cmd.prompts_file + ":" + std::to_string(n)));
+  }
+  if (jobs.empty()) throw InvalidArgument("prompts file '" + cmd.prompts_file + "' holds no prompts");
+  return jobs;
+}
+
+nlohmann::json result_json(const Sequence& s, const nlohmann::json& id) {
+  const SequenceTimings& t = s.timings();
+  nlohmann::json j = {{"index", s.id()}};
+  if (!id.is_null()) j["id"] = id;
+  j["text"] = s.text();
+  j["tokens"] = s.generated();
+  j["finish_reason"] = to_string(s.finish_reason());
+  if (!s.stop_string().empty()) j["stop"] = s.stop_string();
+  if (!s.error().empty()) j["error"] = s.error();
+  j["prompt_tokens"] = t.prompt_tokens;
+  j["generated_tokens"] = t.generated_tokens;
+  j["slides"] = s.slides();
+  j["timings"] = {{"queued_ms", t.queued_ms},
+                  {"prompt_ms", t.prompt_ms},
+                  {"generation_ms", t.generation_ms},
+                  {"prompt_tok_per_s", t.prompt_tok_per_s()},
+                  {"generation_tok_per_s", t.generation_tok_per_s()}};
+  return j;
+}
+
+void run_generate(const GenerateCommand& cmd) {
+  apply_threads(cmd.threads);
+  if (cmd.prompt_given == !cmd.prompts_file.empty())
+    throw InvalidArgument("give exactly one of --prompt and --prompts-file");
+  if (cmd.stream && !cmd.prompt_given && cmd.batch_size != 1)
+    throw InvalidArgument("--stream prints one sequence at a time: use it with --prompt, or with --batch-size 1");
+  auto model = InferenceModel::load(cmd.model, {.mmap = !cmd.no_mmap});
+  if (!model->tokenizer()) throw IoError("no tokenizer.json next to the model in '" + cmd.model + "'");
+  const std::vector<PromptJob> jobs = read_jobs(cmd, params_from_flags(cmd, *model));
+  Scheduler scheduler(model, {cmd.prompt_given ? 1 : cmd.batch_size, cmd.prefill_tokens, cmd.context});
+  for (size_t i = 0; i < jobs.size(); i++) {
+    try {
+      scheduler.submit(model->tokenizer()->encode(jobs[i].text), jobs[i].params);
+    } catch (const Error& e) {
+      throw InvalidArgument((cmd.prompt_given ? "" : "prompt " + std::to_string(i + 1) + ": ") + e.what());
+    }
+  }
+  if (cmd.stream)
+    scheduler.on_token([](const Sequence&, int32_t, std::string_view text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    });
+  const auto t0 = std::chrono::steady_clock::now();
+  std::map<uint64_t, std::string> lines;  // finished results, written in prompt order
+  std::string jsonl;
+  uint64_t next = 0;
+  long generated = 0;
+  for (bool more = true; more;) {
+    more = scheduler.step();
+    for (auto& s : scheduler.take_finished()) {
+      generated += (long)s->generated().size();
+      if (cmd.stream) std::fputc('\n', stdout);
+      // Generated bytes need not be valid UTF-8 (a byte model can emit anything): JSON gets
+      // U+FFFD for invalid bytes, and "tokens" keeps the exact output.
+      const nlohmann::json j = result_json(*s, jobs[s->id()].id);
+      lines[s->id()] = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    }
+    for (; lines.count(next); next++) {
+      if (!cmd.stream && cmd.output.empty()) std::fputs(lines[next].c_str(), stdout);
+      jsonl += lines[next];
+    }
+    if (!cmd.stream && cmd.output.empty()) std::fflush(stdout);
+  }
+  if (!cmd.output.empty()) write_file_atomic(cmd.output, jsonl);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::fprintf(stderr, "nexus: %zu prompt(s), %ld tokens in %.2f s (%.1f tok/s); weights %.1f MB, KV cache %.1f MB\n",
+               jobs.size(), generated, s, generated / std::max(s, 1e-9), model->weight_bytes() / 1e6,
+               scheduler.cache_bytes() / 1e6);
+}
+
+}  // namespace
+
+void register_generate(CLI::App& app) {
+  auto cmd = std::make_shared<GenerateCommand>();
+  CLI::App* sub = app.add_subcommand("generate", "Generate text with the KV-cache engine (one prompt or a batch)");
+  sub->add_option("--model", cmd->model, "model directory (a checkpoint, or a training --out directory)")->required();
+  sub->add_option_function<std::string>(
+      "--prompt",
+      [cmd](const std::string& p) {
+        cmd->prompt = p;
+        cmd->prompt_given = true;
+      },
+      "text to continue");
+  sub->add_option("--prompts-file", cmd->prompts_file,
+                  "JSONL file: one prompt per line (a string or {\"prompt\": ...})");
+  sub->add_option("--max-tokens", cmd->max_tokens, "tokens to generate per prompt")->capture_default_str()->check(
+      CLI::Range(0, 1000000000));
+  // One flag per SamplerParams field (--temperature, --top-k, ...); logit_bias is a map,
+  // bound below as repeatable ID=BIAS.
+  cmd->sampler.visit([&](const char* name, auto& field, const char* help) {
+    if constexpr (!std::is_same_v<std::decay_t<decltype(field)>, std::map<int32_t, float>>)
+      sub->add_option(flag_name(name), field, help)->capture_default_str()->group("Sampling");
+  });
+  sub->add_option("--logit-bias", cmd->logit_bias, "ID=BIAS added to a token's logit (-inf bans it); repeatable")
+      ->group("Sampling");
+  sub->add_option("--stop", cmd->stop, "stop string (not included in the output); repeatable")->group("Sampling");
+  sub->add_option("--eos-id", cmd->eos_id,
+                  "token that ends generation; -1 = none, -2 = auto (<|endoftext|> of a GPT-2-style tokenizer)")
+      ->capture_default_str()
+      ->check(CLI::Range(-2, 1 << 30));
+  sub->add_flag("--stream", cmd->stream, "print the text as it is produced");
+  sub->add_option("--batch-size", cmd->batch_size, "sequences generated at once for --prompts-file")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  sub->add_option("--prefill-tokens", cmd->prefill_tokens,
+                  "prompt tokens per forward pass (longer prompts go in chunks)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  sub->add_option("--context", cmd->context, "KV cache positions per sequence (0 = the model's block size)")
+      ->capture_default_str();
+  sub->add_option("--context-overflow", cmd->overflow,
+                  "when a sequence fills its context: stop (finish_reason \"length\") or slide (keep the last half)")
+      ->capture_default_str();
+  sub->add_flag("--no-mmap", cmd->no_mmap, "read the weights into (huge-page) memory instead of mapping the file");
+  sub->add_option("--output", cmd->output, "write the JSONL results to this file instead of stdout");
+  add_threads_option(*sub, cmd->threads);
+  sub->callback([cmd] { run_generate(*cmd); });
+}
+
+}  // namespace nexus::cli

@@ -1,0 +1,73 @@
+#pragma once
+// Internals shared by qlinear.cpp (formats), qlinear_kernels.cpp (driver, x preparation,
+// scalar and AVX2 kernels) and qlinear_avx512.cpp (AVX512_VNNI / AVX512_BF16 kernels).
+// Not part of the public API; the packed weight layouts are documented in qlinear.h.
+//
+// The driver splits out(M,N) into tiles of mr rows of x (mr <= a path's max_mr) times nv
+// groups of 16 weight rows (nv <= max_nv). Before the kernels run, x is rewritten once per
+// call into "x tiles" matching the weight chunks, so a kernel reads both operands as
+// contiguous streams and broadcasts 4 bytes of x per chunk and row of the tile:
+//   q8 tile (rows m0..m0+mr-1), K/32 blocks b:
+//     xq   int8  [b][j < 8][i < mr][4]  = qx[m0+i][32b + 4j + 0..3]     at xq + m0*K
+//     dx   float [b][i < mr]            = scale of that block of x        at dx + m0*K/32
+//     corr int32 [b][i < mr]            = -128 * sum of the block's qx    at corr + m0*K/32
+//       (vpdpbusd multiplies the stored q+128 by qx; corr removes the +128 again)
+//   bf16 tile, P = ceil(K/2) pairs:
+//     x    uint32 [j < P][i < mr] = bf16(x[m0+i][2j]) | bf16(x[m0+i][2j+1]) << 16  at x + m0*P
+#include <cstdint>
+
+namespace nexus::kernels::detail {
+
+/// One q8 kernel call: x tile (mr rows) times nv weight groups, over all K.
+struct Q8Args {
+  const uint8_t* w;      // packed values of the tile's first group
+  const uint16_t* dw;    // packed fp16 scales of the tile's first group
+  long w_stride;         // bytes from one group's values to the next (K/32 * 512)
+  long dw_stride;        // scales from one group to the next (K/32 * 16)
+  const int8_t* xq;      // x tile, layout above
+  const float* dx;
+  const int32_t* corr;
+  int nb;                // K / 32
+  float* out;            // out(m0, n0)
+  long ldo;              // row stride of out (N)
+  int n_valid;           // valid output columns from n0 (<= 16*nv)
+  const float* bias;     // bias + n0, or null
+  bool accumulate;       // out += instead of out =
+};
+
+/// One bf16 kernel call: x tile (mr rows) times nv weight groups, over all K.
+struct Bf16Args {
+  const uint16_t* w;  // packed pairs of the tile's first group
+  long w_stride;      // uint16 elements from one group to the next (P * 32)
+  const uint32_t* x;  // x tile, layout above
+  int np;             // P, pairs along K
+  float* out;         // out(m0, n0)
+  long ldo;
+  int n_valid;
+  const float* bias;  // bias + n0, or null
+  bool accumulate;
+};
+
+using Q8Kernel = void (*)(const Q8Args&);
+using Bf16Kernel = void (*)(const Bf16Args&);
+
+/// A set of kernels for one ISA: kernel(mr, nv) for 1 <= mr <= max_mr, 1 <= nv <= max_nv.
+template <class Kernel>
+struct KernelTable {
+  int max_mr = 0;
+  int max_nv = 0;
+  Kernel (*get)(int mr, int nv) = nullptr;
+};
+
+/// AVX512_VNNI q8 kernels (qlinear_avx512.cpp). Call only when cpu_features().avx512vnni.
+const KernelTable<Q8Kernel>& q8_avx512_table();
+/// AVX512_BF16 kernels (qlinear_avx512.cpp). Call only when cpu_features().avx512bf16.
+const KernelTable<Bf16Kernel>& bf16_avx512_table();
+
+/// Valid lanes (0..16) of weight group v in a tile with n_valid valid columns.
+inline int group_lanes(int n_valid, int v) {
+  const int left = n_valid - 16 * v;
+  return left <= 0 ? 0 : left >= 16 ? 16 : left;
+}
+
+}  // namespace nexus::kernels::detail

@@ -1,0 +1,57 @@
+# Shared helpers of the tests/e2e_*.sh scripts (sourced, not a test itself: CTest only runs
+# files named e2e_*.sh). Expects the nexus binary as $1 of the sourcing script.
+
+NEXUS=${1:?usage: bash $0 path/to/nexus}
+[[ -x "$NEXUS" ]] || { echo "FAIL: nexus binary '$NEXUS' is not executable" >&2; exit 1; }
+NEXUS_SHARED_DATA=${NEXUS_SHARED_DATA:-$(dirname "${BASH_SOURCE[0]}")/../../shared/data}
+SHAKESPEARE="$NEXUS_SHARED_DATA/tinyshakespeare.txt"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/nexus_e2e.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+# The smallest model worth training: every run shares its shape, so checkpoints fit each other.
+# Two threads by default so multi-threaded determinism is exercised; NEXUS_E2E_THREADS=1 is
+# much faster on a machine whose cores are busy with other work.
+THREADS=${NEXUS_E2E_THREADS:-2}
+TINY_MODEL=(--n-layer 2 --n-head 4 --n-embd 64 --block-size 32 --threads "$THREADS")
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+# Runs a nexus command that must succeed; on failure shows its output.
+nexus_ok() {
+  local log="$TMP/last_cmd.log" rc=0
+  "$NEXUS" "$@" >"$log" 2>&1 || rc=$?
+  if ((rc != 0)); then
+    echo "--- last lines of: nexus $*" >&2
+    tail -n 20 "$log" >&2
+    fail "nexus $1 exited with status $rc, expected 0"
+  fi
+}
+
+# Writes about BYTES bytes of text to FILE: a slice of tinyshakespeare when present, else
+# deterministic generated verse (enough for tests that only need a valid dataset).
+make_text() {
+  local file=$1 bytes=$2
+  if [[ -f "$SHAKESPEARE" ]]; then
+    head -c "$bytes" "$SHAKESPEARE" >"$file"
+  else
+    awk -v n="$bytes" 'BEGIN { srand(7); split("the a of king my lord thou art and to be sweet night", w, " ");
+      s = ""; while (length(s) < n) { line = ""; for (i = 0; i < 8; i++) line = line w[int(rand() * 13) + 1] " ";
+      s = s toupper(substr(line, 1, 1)) substr(line, 2) "\n" } printf "%s", substr(s, 1, n) }' >"$file"
+  fi
+}
+
+# Tokenizes BYTES of text into the dataset directory DIR (char tokenizer).
+make_dataset() {
+  local dir=$1 bytes=$2
+  make_text "$TMP/input_$$.txt" "$bytes"
+  nexus_ok prepare --input "$TMP/input_$$.txt" --out "$dir" --tokenizer char
+}
+
+# One checksum over every file (names and contents) below DIR.
+dir_checksum() {
+  (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+}
