@@ -33,6 +33,7 @@ struct Q8Args {
   int n_valid;           // valid output columns from n0 (<= 16*nv)
   const float* bias;     // bias + n0, or null
   bool accumulate;       // out += instead of out =
+  int mr, nv;            // tile shape (the templated SIMD kernels know theirs)
 };
 
 /// One bf16 kernel call: x tile (mr rows) times nv weight groups, over all K.
@@ -46,17 +47,28 @@ struct Bf16Args {
   int n_valid;
   const float* bias;  // bias + n0, or null
   bool accumulate;
+  int mr, nv;
 };
 
 using Q8Kernel = void (*)(const Q8Args&);
 using Bf16Kernel = void (*)(const Bf16Args&);
 
-/// A set of kernels for one ISA: kernel(mr, nv) for 1 <= mr <= max_mr, 1 <= nv <= max_nv.
+/// Tile shape: up to mr rows of x by nv groups of 16 weight rows.
+struct TileShape {
+  int mr = 0;
+  int nv = 0;
+};
+
+/// The kernels of one ISA path and the tile shapes it wants.
 template <class Kernel>
 struct KernelTable {
-  int max_mr = 0;
-  int max_nv = 0;
-  Kernel (*get)(int mr, int nv) = nullptr;
+  TileShape large;   // M > small_m: the register tile with the most arithmetic per load
+  int small_m = 0;   // M <= small_m (bandwidth-bound decode): tiles of M rows by small_nv
+  int small_nv = 0;  // groups, i.e. more weight streams in flight per thread
+  Kernel (*get)(int mr, int nv) = nullptr;  // every mr, nv up to those of both shapes
+
+  /// The tile shape for a call with M rows of x.
+  TileShape shape(int M) const { return M <= small_m ? TileShape{M, small_nv} : large; }
 };
 
 /// AVX512_VNNI q8 kernels (qlinear_avx512.cpp). Call only when cpu_features().avx512vnni.
