@@ -105,7 +105,7 @@ double time_batch_prefill(std::shared_ptr<const InferenceModel> model, const std
   return (double)B * prompt.size() / seconds_since(t0);
 }
 
-// Everything the benchmark measured.
+// Everything the benchmark measured for one weight precision.
 struct Results {
   int P = 0, G = 0, D = 0, R = 0;  // prompt, generated, decode-context and no-cache context tokens
   double prefill_tok_s = 0, recompute_tok_s = 0, cached_tok_s = 0, rss_mb = 0;
@@ -116,8 +116,8 @@ void print_table(const InferenceModel& model, const Results& r) {
   const GPTConfig& c = model.config();
   size_t max_cache = 0;
   for (const DecodeRun& d : r.runs) max_cache = std::max(max_cache, d.cache_bytes);
-  std::printf("model: L%d H%d C%d V%d T%d, %.1f M params, %.1f MB weights%s; %d threads, %s\n", c.n_layer, c.n_head,
-              c.n_embd, c.vocab_size, c.block_size, model.weight_bytes() / 4e6, model.weight_bytes() / 1e6,
+  std::printf("model: L%d H%d C%d V%d T%d, %s weights %.1f MB%s; %d threads, %s\n", c.n_layer, c.n_head, c.n_embd,
+              c.vocab_size, c.block_size, to_string(model.weight_type()), model.weight_bytes() / 1e6,
               model.mapped() ? " (mapped)" : "", num_threads(), kernels::isa_name(kernels::active_isa()).c_str());
   std::printf("prefill (pp%d, one pass): %.1f tok/s\n", r.P, r.prefill_tok_s);
   std::printf("decode: %d tokens per sequence after %d tokens of context\n", r.G, r.D);
@@ -134,6 +134,7 @@ void print_table(const InferenceModel& model, const Results& r) {
               max_cache / 1e6);
 }
 
+// The measurements of one precision, as an element of the JSON line's "precisions".
 nlohmann::json results_json(const InferenceModel& model, const Results& r) {
   nlohmann::json runs = nlohmann::json::array();
   for (const DecodeRun& d : r.runs)
@@ -146,31 +147,17 @@ nlohmann::json results_json(const InferenceModel& model, const Results& r) {
                                     {"tok_per_s", r.recompute_tok_s},
                                     {"kv_tok_per_s", r.cached_tok_s},
                                     {"speedup", r.cached_tok_s / r.recompute_tok_s}};
-  return {{"bench", "generate"},
-          {"config", to_json(model.config())},
-          {"threads", num_threads()},
-          {"isa", kernels::isa_name(kernels::active_isa())},
-          {"cpu", cpu_description()},
+  return {{"weights", to_string(model.weight_type())},
           {"weights_mb", model.weight_bytes() / 1e6},
-          {"prompt_tokens", r.P},
-          {"gen_tokens", r.G},
-          {"decode_context", r.D},
           {"prefill_tok_per_s", r.prefill_tok_s},
           {"runs", runs},
           {"recompute", recompute},
           {"max_rss_mb", r.rss_mb}};
 }
 
-}  // namespace
-
-int run_generate_bench(const GenerateBenchOptions& o) {
-  require(o.gen_tokens >= 1 && o.prompt_tokens >= 1 && o.repetitions >= 1 && o.recompute_tokens >= 1 &&
-              o.decode_context >= 0,
-          "token counts and repetitions must be positive");
-  for (int b : o.batches) require(b >= 1, "batch sizes must be positive");
-  auto model = InferenceModel::load(o.model, {.mmap = o.mmap});
+// Runs the three measurements (see generate_bench.h) on one loaded model.
+Results measure(const GenerateBenchOptions& o, std::shared_ptr<const InferenceModel> model) {
   const GPTConfig& c = model->config();
-  require(c.block_size >= 16, "the model's context is too short for this benchmark (block_size < 16)");
   Results r;
   r.G = std::min(std::max(o.gen_tokens, 2), c.block_size / 2);  // >= 2: one warm-up step
   r.P = std::min(o.prompt_tokens, c.block_size - r.G);
@@ -178,6 +165,7 @@ int run_generate_bench(const GenerateBenchOptions& o) {
   r.D = std::min(o.decode_context, c.block_size - r.G);
   ForwardPass pass(model);
   const std::vector<int32_t> prompt = random_tokens(r.P, c.vocab_size, 42);
+  const char* w = to_string(model->weight_type());
 
   // 1. One prompt, one pass (after one untimed warm-up that also touches the mapped weights).
   KVCache cache(c, r.P);
@@ -185,7 +173,7 @@ int run_generate_bench(const GenerateBenchOptions& o) {
   std::vector<double> t;
   for (int k = 0; k < o.repetitions; k++) t.push_back(time_prefill(pass, cache, prompt));
   r.prefill_tok_s = r.P / median(t);
-  if (!o.json_only) std::fprintf(stderr, "prefill %d tokens: %.1f tok/s\n", r.P, r.prefill_tok_s);
+  if (!o.json_only) std::fprintf(stderr, "%s: prefill %d tokens: %.1f tok/s\n", w, r.P, r.prefill_tok_s);
 
   // 2. Decode (and batch prefill) per batch size, every cache a copy of one holding D tokens.
   KVCache decode_cache(c, r.D + r.G);
@@ -195,7 +183,7 @@ int run_generate_bench(const GenerateBenchOptions& o) {
     run.batch = B;
     run.tok_per_s = time_decode(pass, decode_cache, r.D, B, r.G, &run.cache_bytes);
     if ((long)B * r.P <= o.max_prefill) run.prefill_tok_per_s = time_batch_prefill(model, prompt, B, r.P + r.G);
-    if (!o.json_only) std::fprintf(stderr, "batch %d: decode %.1f tok/s\n", B, run.tok_per_s);
+    if (!o.json_only) std::fprintf(stderr, "%s: batch %d: decode %.1f tok/s\n", w, B, run.tok_per_s);
     r.runs.push_back(run);
   }
 
@@ -207,9 +195,40 @@ int run_generate_bench(const GenerateBenchOptions& o) {
   r.recompute_tok_s = 1.0 / median(rt);
   size_t unused = 0;
   r.cached_tok_s = time_decode(pass, rcache, r.R, 1, 8, &unused);  // positions R .. R+7
-  r.rss_mb = peak_rss_mb();
-  if (!o.json_only) print_table(*model, r);
-  std::printf("%s\n", results_json(*model, r).dump().c_str());
+  r.rss_mb = peak_rss_mb();  // the process's peak so far (grows with each precision loaded)
+  return r;
+}
+
+}  // namespace
+
+int run_generate_bench(const GenerateBenchOptions& o) {
+  require(o.gen_tokens >= 1 && o.prompt_tokens >= 1 && o.repetitions >= 1 && o.recompute_tokens >= 1 &&
+              o.decode_context >= 0,
+          "token counts and repetitions must be positive");
+  for (int b : o.batches) require(b >= 1, "batch sizes must be positive");
+  require(!o.weights.empty(), "give at least one weight precision");
+  std::vector<WeightType> types;
+  for (const std::string& w : o.weights) types.push_back(parse_weight_type(w));
+  nlohmann::json precisions = nlohmann::json::array();
+  nlohmann::json head;
+  for (WeightType type : types) {
+    auto model = InferenceModel::load(o.model, {.mmap = o.mmap, .weights = type});
+    const GPTConfig& c = model->config();
+    require(c.block_size >= 16, "the model's context is too short for this benchmark (block_size < 16)");
+    const Results r = measure(o, model);
+    if (!o.json_only) print_table(*model, r);
+    precisions.push_back(results_json(*model, r));
+    head = {{"bench", "generate"},
+            {"config", to_json(c)},
+            {"threads", num_threads()},
+            {"isa", kernels::isa_name(kernels::active_isa())},
+            {"cpu", cpu_description()},
+            {"prompt_tokens", r.P},
+            {"gen_tokens", r.G},
+            {"decode_context", r.D}};
+  }
+  head["precisions"] = precisions;
+  std::printf("%s\n", head.dump().c_str());
   return 0;
 }
 

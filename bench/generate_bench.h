@@ -10,7 +10,8 @@
 //             caches are copies of one prefilled prompt, so the bench does not pay B prefills
 //   recompute tok/s of decoding without a cache at recompute_context tokens of context (each
 //             token re-runs the whole context) next to cached decode at the same context
-// Then a table and one JSON line.
+// Each is measured for every weight precision asked for (f32, bf16, q8: the model's Linear
+// weights converted at load time). Then a table per precision and one JSON line.
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@ struct GenerateBenchOptions {
   int repetitions = 3;                // timed prefills of the single prompt (median)
   int threads = 0;
   bool mmap = true;                   // weights mapped (true) or read into huge pages
+  std::vector<std::string> weights{"f32", "bf16", "q8"};  // precisions measured, in order
   bool json_only = false;
 };
 

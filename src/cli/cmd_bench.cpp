@@ -83,6 +83,10 @@ void register_bench(CLI::App& app) {
   gen->add_option("--repeats", cmd->generate.repetitions, "timed single-prompt prefills (median)")->capture_default_str();
   gen->add_flag("--json", cmd->generate.json_only, "print only the JSON line");
   gen->add_flag("--mmap,!--no-mmap", cmd->generate.mmap, "map the weights (default) or read them into huge pages");
+  gen->add_option("--weights", cmd->generate.weights, "weight precisions to measure (f32, bf16, q8)")
+      ->capture_default_str()
+      ->delimiter(',')
+      ->check(CLI::IsMember({"f32", "bf16", "q8"}));
   add_threads_option(*gen, cmd->threads);
   gen->callback([cmd] {
     apply_threads(cmd->threads);

@@ -17,7 +17,7 @@ namespace nexus::cli {
 
 namespace {
 struct EvalCommand {
-  std::string model, file;
+  std::string model, file, weights = "f32";
   int context = 0, stride = 0, threads = 0;
   long max_tokens = 0;
   bool json_only = false, no_mmap = false;
@@ -25,7 +25,7 @@ struct EvalCommand {
 
 void run_perplexity(const EvalCommand& cmd) {
   apply_threads(cmd.threads);
-  auto model = InferenceModel::load(cmd.model, {.mmap = !cmd.no_mmap});
+  auto model = InferenceModel::load(cmd.model, {.mmap = !cmd.no_mmap, .weights = parse_weight_type(cmd.weights)});
   const Tokenizer* tok = model->tokenizer();
   if (!tok) throw IoError("no tokenizer.json next to the model in '" + cmd.model + "'");
   std::vector<int32_t> tokens = tok->encode(read_file(cmd.file));
@@ -47,12 +47,14 @@ void run_perplexity(const EvalCommand& cmd) {
   const int context = cmd.context ? cmd.context : model->config().block_size;
   const int stride = cmd.stride ? cmd.stride : std::max(1, context / 2);
   if (!cmd.json_only)
-    std::printf("%s: %ld tokens scored in %ld windows (context %d, stride %d), %.1f s\n"
+    std::printf("%s: %ld tokens scored in %ld windows (context %d, stride %d), %.1f s; weights %s, %.2f MB\n"
                 "perplexity %.4f   nll/token %.4f   bits/byte %.4f\n",
-                cmd.file.c_str(), r.tokens, r.windows, context, stride, s, r.perplexity(), r.nll / r.tokens,
-                r.bits_per_byte());
+                cmd.file.c_str(), r.tokens, r.windows, context, stride, s, to_string(model->weight_type()),
+                model->weight_bytes() / 1e6, r.perplexity(), r.nll / r.tokens, r.bits_per_byte());
   const nlohmann::json j = {{"eval", "perplexity"},
                             {"file", cmd.file},
+                            {"weights", to_string(model->weight_type())},
+                            {"weights_mb", model->weight_bytes() / 1e6},
                             {"tokens", r.tokens},
                             {"bytes", r.bytes},
                             {"windows", r.windows},
@@ -81,6 +83,7 @@ void register_eval(CLI::App& app) {
   ppl->add_option("--max-tokens", cmd->max_tokens, "score only the first N tokens (0 = all)")->capture_default_str();
   ppl->add_flag("--json", cmd->json_only, "print only the JSON line");
   ppl->add_flag("--no-mmap", cmd->no_mmap, "read the weights into (huge-page) memory instead of mapping the file");
+  add_weights_option(*ppl, cmd->weights);
   add_threads_option(*ppl, cmd->threads);
   ppl->callback([cmd] { run_perplexity(*cmd); });
 }

@@ -32,7 +32,7 @@ namespace nexus::cli {
 namespace {
 
 struct GenerateCommand {
-  std::string model, prompt, prompts_file, output, overflow = "stop";
+  std::string model, prompt, prompts_file, output, overflow = "stop", weights = "f32";
   bool prompt_given = false, stream = false, no_mmap = false;
   SamplerParams sampler;  // bound to the sampling flags
   std::vector<std::string> logit_bias, stop;
@@ -150,7 +150,7 @@ void run_generate(const GenerateCommand& cmd) {
     throw InvalidArgument("give exactly one of --prompt and --prompts-file");
   if (cmd.stream && !cmd.prompt_given && cmd.batch_size != 1)
     throw InvalidArgument("--stream prints one sequence at a time: use it with --prompt, or with --batch-size 1");
-  auto model = InferenceModel::load(cmd.model, {.mmap = !cmd.no_mmap});
+  auto model = InferenceModel::load(cmd.model, {.mmap = !cmd.no_mmap, .weights = parse_weight_type(cmd.weights)});
   if (!model->tokenizer()) throw IoError("no tokenizer.json next to the model in '" + cmd.model + "'");
   const std::vector<PromptJob> jobs = read_jobs(cmd, params_from_flags(cmd, *model));
   Scheduler scheduler(model, {cmd.prompt_given ? 1 : cmd.batch_size, cmd.prefill_tokens, cmd.context});
@@ -189,8 +189,9 @@ void run_generate(const GenerateCommand& cmd) {
   }
   if (!cmd.output.empty()) write_file_atomic(cmd.output, jsonl);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "nexus: %zu prompt(s), %ld tokens in %.2f s (%.1f tok/s); weights %.1f MB, KV cache %.1f MB\n",
+  std::fprintf(stderr, "nexus: %zu prompt(s), %ld tokens in %.2f s (%.1f tok/s); weights %.1f MB (%s), KV cache %.1f MB\n",
                jobs.size(), generated, s, generated / std::max(s, 1e-9), model->weight_bytes() / 1e6,
+               to_string(model->weight_type()),
                scheduler.cache_bytes() / 1e6);
 }
 
@@ -238,6 +239,7 @@ void register_generate(CLI::App& app) {
                   "when a sequence fills its context: stop (finish_reason \"length\") or slide (keep the last half)")
       ->capture_default_str();
   sub->add_flag("--no-mmap", cmd->no_mmap, "read the weights into (huge-page) memory instead of mapping the file");
+  add_weights_option(*sub, cmd->weights);
   sub->add_option("--output", cmd->output, "write the JSONL results to this file instead of stdout");
   add_threads_option(*sub, cmd->threads);
   sub->callback([cmd] { run_generate(*cmd); });

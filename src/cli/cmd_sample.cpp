@@ -17,6 +17,7 @@ namespace {
 struct SampleCommand {
   std::string model;
   std::string prompt = "\n";
+  std::string weights = "f32";
   int max_tokens = 256;
   float temperature = 0.8f;
   int top_k = 200;
@@ -35,7 +36,7 @@ void run_sample(const SampleCommand& cmd) {
   params.sampler.seed = cmd.seed;
   params.overflow = OverflowPolicy::Slide;
   params.validate(1 << 30);  // flag errors before the model is loaded
-  auto model = InferenceModel::load(cmd.model);
+  auto model = InferenceModel::load(cmd.model, {.weights = parse_weight_type(cmd.weights)});
   if (!model->tokenizer()) throw IoError("no tokenizer.json next to the model in '" + cmd.model + "'");
   std::vector<int32_t> prompt = model->tokenizer()->encode(cmd.prompt);
   std::fputs(cmd.prompt.c_str(), stdout);
@@ -58,6 +59,7 @@ void register_sample(CLI::App& app) {
   sub->add_option("--temperature", cmd->temperature, "softmax temperature; 0 = greedy")->capture_default_str();
   sub->add_option("--top-k", cmd->top_k, "sample among the k most likely tokens; 0 = all")->capture_default_str();
   sub->add_option("--seed", cmd->seed, "random seed")->capture_default_str();
+  add_weights_option(*sub, cmd->weights);
   add_threads_option(*sub, cmd->threads);
   sub->callback([cmd] { run_sample(*cmd); });
 }

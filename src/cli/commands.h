@@ -1,6 +1,7 @@
 #pragma once
 // Each subcommand registers its flags and its action on the top-level app.
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace nexus::cli {
 
@@ -18,5 +19,12 @@ void add_threads_option(CLI::App& cmd, int& threads);
 
 /// Applies a --threads value (<= 0 means all available cores).
 void apply_threads(int threads);
+
+/// Adds --weights f32|bf16|q8 (storage of the Linear weights, see infer/model.h LoadOptions).
+inline void add_weights_option(CLI::App& cmd, std::string& weights) {
+  cmd.add_option("--weights", weights, "weight precision: f32, bf16 or q8 (converted at load time)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "bf16", "q8"}));
+}
 
 }  // namespace nexus::cli

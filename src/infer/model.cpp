@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/kernels/gemv.h"
 #include "core/kernels/linear.h"
+#include "core/kernels/qlinear.h"
 #include "io/safetensors.h"
 #include "model/gpt.h"
 #include "model/model_io.h"
@@ -24,11 +25,37 @@ namespace nexus {
 
 namespace fs = std::filesystem;
 
-size_t WeightMatrix::bytes() const { return (size_t)rows * cols * sizeof(float); }
+WeightType parse_weight_type(const std::string& name) {
+  if (name == "f32") return WeightType::F32;
+  if (name == "bf16") return WeightType::BF16;
+  if (name == "q8") return WeightType::Q8;
+  throw InvalidArgument("unknown weight type '" + name + "' (expected f32, bf16 or q8)");
+}
+
+const char* to_string(WeightType type) {
+  switch (type) {
+    case WeightType::BF16: return "bf16";
+    case WeightType::Q8: return "q8";
+    default: return "f32";
+  }
+}
+
+size_t WeightMatrix::bytes() const {
+  switch (type) {
+    case WeightType::BF16: return static_cast<const kernels::Bf16Matrix*>(data)->bytes();
+    case WeightType::Q8: return static_cast<const kernels::Q8Matrix*>(data)->bytes();
+    default: return (size_t)rows * cols * sizeof(float);
+  }
+}
 
 void matmul(const WeightMatrix& w, const float* bias, const float* x, int M, float* y, bool accumulate,
             RowKind kind) {
   if (M <= 0) return;
+  // The low-precision kernels give every row the same result at any M (decode or prefill).
+  if (w.type == WeightType::BF16)
+    return kernels::qlinear_forward(y, x, *static_cast<const kernels::Bf16Matrix*>(w.data), bias, M, accumulate);
+  if (w.type == WeightType::Q8)
+    return kernels::qlinear_forward(y, x, *static_cast<const kernels::Q8Matrix*>(w.data), bias, M, accumulate);
   const float* W = static_cast<const float*>(w.data);
   if (kind == RowKind::Decode)
     kernels::gemv(M, w.rows, w.cols, x, w.cols, W, w.cols, bias, y, w.rows, accumulate);
@@ -76,6 +103,34 @@ void InferenceModel::bind(Get&& get) {
   lnfw_ = tensor("transformer.ln_f.weight", {C});
   lnfb_ = bias("transformer.ln_f.bias", C);
   lm_head_ = WeightMatrix{WeightType::F32, wte_, c.vocab_size, c.n_embd};  // tied
+}
+
+WeightMatrix InferenceModel::converted(const WeightMatrix& w, WeightType t) {
+  const float* W = static_cast<const float*>(w.data);
+  if (t == WeightType::BF16) {
+    bf16_.push_back(std::make_unique<kernels::Bf16Matrix>(kernels::Bf16Matrix::from_f32(W, w.rows, w.cols)));
+    return WeightMatrix{t, bf16_.back().get(), w.rows, w.cols};
+  }
+  q8_.push_back(std::make_unique<kernels::Q8Matrix>(kernels::Q8Matrix::from_f32(W, w.rows, w.cols)));
+  return WeightMatrix{t, q8_.back().get(), w.rows, w.cols};
+}
+
+void InferenceModel::convert(WeightType t) {
+  weight_type_ = t;
+  if (t == WeightType::F32) return;
+  const int C = config_.n_embd;
+  if (t == WeightType::Q8 && C % kernels::kQ8Block != 0)
+    throw InvalidArgument("8-bit weights need n_embd divisible by " + std::to_string(kernels::kQ8Block) +
+                          ", the model has n_embd=" + std::to_string(C));
+  // The f32 layer matrices are no longer read; the token embedding still is (for lookups).
+  for (LayerWeights& w : layers_)
+    for (WeightMatrix* m : {&w.qkv, &w.attproj, &w.fc, &w.fcproj}) {
+      weight_bytes_ -= m->bytes();
+      *m = converted(*m, t);
+      weight_bytes_ += m->bytes();
+    }
+  lm_head_ = converted(lm_head_, t);
+  weight_bytes_ += lm_head_.bytes();
 }
 
 // Anonymous memory advised to use transparent huge pages (2 MiB aligned).
@@ -159,6 +214,7 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
       return static_cast<const float*>(dst);
     });
     check_unused(*file, used);
+    m->convert(options.weights);
   } catch (...) {
     if (fd >= 0) ::close(fd);
     throw;
@@ -170,7 +226,7 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
   return m;
 }
 
-std::shared_ptr<const InferenceModel> InferenceModel::from_gpt(const GPT& gpt) {
+std::shared_ptr<const InferenceModel> InferenceModel::from_gpt(const GPT& gpt, WeightType weights) {
   std::shared_ptr<InferenceModel> m(new InferenceModel());
   m->config_ = gpt.config();
   m->owned_ = std::make_unique<HugePages>(gpt.num_params());
@@ -179,6 +235,7 @@ std::shared_ptr<const InferenceModel> InferenceModel::from_gpt(const GPT& gpt) {
   for (const NamedTensor& t : gpt.layout().named_tensors()) offsets[t.name] = t.offset;
   const float* base = m->owned_->data;
   m->bind([&](const std::string& name, const std::vector<int64_t>&) { return base + offsets.at(name); });
+  m->convert(weights);
   return m;
 }
 

@@ -6,8 +6,9 @@
 // Weights are memory-mapped from model.safetensors where possible (no copy: the page cache
 // is the only copy, and several processes share it); a model built from a training GPT
 // copies its parameters instead. Every weight matrix is read through WeightMatrix and
-// matmul() below, the single place a storage type (f32 today; bf16 and 8-bit blocks later)
-// has to be known.
+// matmul() below, the single place a storage type (f32, bf16, 8-bit blocks) has to be known.
+// bf16 and 8-bit weights are converted from the f32 file at load time (LoadOptions::weights):
+// every Linear weight and the LM head; embeddings, LayerNorms and biases stay f32.
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -17,17 +18,28 @@
 
 namespace nexus {
 
+namespace kernels {
+class Bf16Matrix;
+class Q8Matrix;
+}  // namespace kernels
+
 class GPT;
 class SafetensorsFile;
 class Tokenizer;
 
-/// Storage type of a weight matrix.
-enum class WeightType { F32 };
+/// Storage type of a weight matrix: f32, bfloat16 or 8-bit blocks of 32 (core/kernels/qlinear.h).
+enum class WeightType { F32, BF16, Q8 };
+
+/// Parses "f32", "bf16" or "q8"; InvalidArgument otherwise.
+WeightType parse_weight_type(const std::string& name);
+/// The name parse_weight_type reads ("f32", "bf16", "q8").
+const char* to_string(WeightType type);
 
 /// A weight matrix in PyTorch's Linear layout: rows = output features, cols = input features.
 struct WeightMatrix {
   WeightType type = WeightType::F32;
-  const void* data = nullptr;  // rows * cols elements, row-major
+  // F32: rows * cols floats, row-major; BF16: a kernels::Bf16Matrix; Q8: a kernels::Q8Matrix.
+  const void* data = nullptr;
   int rows = 0;
   int cols = 0;
   /// Bytes the matrix occupies.
@@ -69,6 +81,9 @@ struct LoadOptions {
   /// (fewer TLB misses while streaming the weights: ~10% faster decode; the file is read once,
   /// page by page, so peak memory stays at one copy).
   bool mmap = true;
+  /// Storage of the Linear weights and the LM head, converted from f32 at load time
+  /// (Q8 needs n_embd % 32 == 0). Embeddings, LayerNorms and biases stay f32.
+  WeightType weights = WeightType::F32;
 };
 
 /// Config + weights (+ the tokenizer when the model directory has one). Immutable.
@@ -78,8 +93,9 @@ class InferenceModel {
   /// weights (see LoadOptions) and tokenizer.json when present. IoError / FormatError naming
   /// the file when something is missing or malformed.
   static std::shared_ptr<const InferenceModel> load(const std::string& path, LoadOptions options = {});
-  /// A model holding a copy of a training GPT's parameters (no tokenizer).
-  static std::shared_ptr<const InferenceModel> from_gpt(const GPT& gpt);
+  /// A model holding a copy of a training GPT's parameters (no tokenizer), with its Linear
+  /// weights and LM head stored as `weights`.
+  static std::shared_ptr<const InferenceModel> from_gpt(const GPT& gpt, WeightType weights = WeightType::F32);
 
   /// Unmaps or frees the weights.
   ~InferenceModel();
@@ -102,8 +118,11 @@ class InferenceModel {
   const WeightMatrix& lm_head() const { return lm_head_; }
   /// The tokenizer saved with the model, or null.
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
-  /// Bytes of all weights.
+  /// Bytes of all weights the engine reads (f32 tensors plus converted matrices; with bf16
+  /// or q8 the tied LM head is counted apart from the f32 token embedding).
   size_t weight_bytes() const { return weight_bytes_; }
+  /// Storage type of the Linear weights and the LM head.
+  WeightType weight_type() const { return weight_type_; }
   /// True when the weights are read straight from a memory-mapped file.
   bool mapped() const { return file_ != nullptr; }
 
@@ -112,12 +131,19 @@ class InferenceModel {
   // Fills the views from a function returning each tensor by nanoGPT name and shape.
   template <class Get>
   void bind(Get&& get);
+  // Replaces every f32 WeightMatrix (layers and LM head) by a converted copy of type t.
+  void convert(WeightType t);
+  // Converts one f32 matrix to type t, keeping the copy alive in bf16_ / q8_.
+  WeightMatrix converted(const WeightMatrix& w, WeightType t);
 
   GPTConfig config_;
   std::vector<LayerWeights> layers_;
   const float *wte_ = nullptr, *wpe_ = nullptr, *lnfw_ = nullptr, *lnfb_ = nullptr;
   WeightMatrix lm_head_;
   size_t weight_bytes_ = 0;
+  WeightType weight_type_ = WeightType::F32;
+  std::vector<std::unique_ptr<kernels::Bf16Matrix>> bf16_;  // converted matrices (weights bf16)
+  std::vector<std::unique_ptr<kernels::Q8Matrix>> q8_;      // converted matrices (weights q8)
   struct HugePages;                        // private memory of copied weights
   std::unique_ptr<HugePages> owned_;       // copied parameters (from_gpt, load without mmap)
   std::unique_ptr<SafetensorsFile> file_;  // mapped parameters (load with mmap)
