@@ -20,6 +20,7 @@
 #include "model/gpt.h"
 #include "model/model_io.h"
 #include "tokenizer/byte_tokenizer.h"
+#include "infer_test_util.h"
 
 namespace nexus {
 namespace {
@@ -37,19 +38,8 @@ GPTConfig tiny_config(bool bias = true, int vocab = 61, int block = 48) {
 
 // A GPT with every parameter ~ N(0, 0.3^2): logits spread out enough that greedy choices
 // are never near-ties (GPT-2's 0.02 init makes them almost uniform).
-std::unique_ptr<GPT> random_gpt(const GPTConfig& c, uint64_t seed) {
-  auto g = std::make_unique<GPT>(c);
-  Rng rng(seed);
-  for (size_t i = 0; i < g->num_params(); i++) g->params()[i] = 0.3f * rng.normal();
-  return g;
-}
-
-std::vector<int32_t> some_tokens(int n, int vocab, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<int32_t> t(n);
-  for (auto& x : t) x = (int32_t)rng.below(vocab);
-  return t;
-}
+using testutil::random_gpt;
+using testutil::some_tokens;
 
 // Logits of the last position of `tokens` by the training model (full recomputation).
 std::vector<float> reference_logits(GPT& g, const std::vector<int32_t>& tokens) {

@@ -23,6 +23,7 @@
 #include "model/gpt.h"
 #include "model/model_io.h"
 #include "tokenizer/byte_tokenizer.h"
+#include "infer_test_util.h"
 
 namespace nexus {
 namespace {
@@ -38,20 +39,8 @@ GPTConfig tiny_config(int n_embd = 64, int vocab = 61, int block = 48) {
   return c;
 }
 
-// A GPT with every parameter ~ N(0, scale^2) (spread-out logits: few near-ties).
-std::unique_ptr<GPT> random_gpt(const GPTConfig& c, uint64_t seed, float scale = 0.3f) {
-  auto g = std::make_unique<GPT>(c);
-  Rng rng(seed);
-  for (size_t i = 0; i < g->num_params(); i++) g->params()[i] = scale * rng.normal();
-  return g;
-}
-
-std::vector<int32_t> some_tokens(int n, int vocab, uint64_t seed) {
-  Rng rng(seed);
-  std::vector<int32_t> t(n);
-  for (auto& x : t) x = (int32_t)rng.below(vocab);
-  return t;
-}
+using testutil::random_gpt;
+using testutil::some_tokens;
 
 // Logits (n, V) of every position of `tokens` through the engine in one prefill pass.
 std::vector<float> engine_logits(std::shared_ptr<const InferenceModel> m, const std::vector<int32_t>& tokens) {

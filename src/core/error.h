@@ -1,6 +1,6 @@
 #pragma once
 // Typed errors thrown by library code. Only main() turns them into a message and an
-// exit code; nothing in src/ (outside src/cli) calls exit() or abort().
+// exit code; no code outside src/cli ends the process.
 #include <stdexcept>
 #include <string>
 
