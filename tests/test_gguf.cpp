@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/half.h"
+#include "core/kernels/qlinear.h"
 #include "io/gguf.h"
 
 #if defined(__F16C__)
@@ -83,21 +84,25 @@ TEST(Half, Bf16RoundsToNearestEven) {
 
 // ---- Q8_0 ----
 
-TEST(Q8_0, MatchesGgmlReferenceQuantization) {
+TEST(Q8_0, DequantizeIsScaleTimesValue) {
+  // Blocks are made with Nexus's one 8-bit rule (kernels::quantize_block_q8: the scale is
+  // max|w|/127 rounded up to fp16); dequantizing must give exactly d * q.
   std::vector<float> x(64);
-  for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j - 16);  // amax 16
+  for (int j = 0; j < 32; ++j) x[j] = static_cast<float>(j - 16);  // amax 16; block 1 all zero
   std::vector<BlockQ8_0> blocks(2);
-  quantize_q8_0(x.data(), blocks.data(), 64);
-  const float d = 16.0f / 127.0f;
-  EXPECT_EQ(blocks[0].d, float_to_fp16(d));
-  for (int j = 0; j < 32; ++j) EXPECT_EQ(blocks[0].qs[j], static_cast<int8_t>(std::round((j - 16) * (1.0f / d))));
+  for (int b = 0; b < 2; ++b) kernels::quantize_block_q8(x.data() + 32 * b, &blocks[b].d, blocks[b].qs);
+  const float d = fp16_to_float(blocks[0].d);
+  EXPECT_GE(d, 16.0f / 127.0f);
   EXPECT_EQ(blocks[0].qs[0], -127);
-  EXPECT_EQ(blocks[1].d, 0);  // all-zero block
+  EXPECT_EQ(blocks[1].d, 0);
   for (int j = 0; j < 32; ++j) EXPECT_EQ(blocks[1].qs[j], 0);
   std::vector<float> back(64);
   dequantize_q8_0(blocks.data(), back.data(), 64);
-  for (int j = 0; j < 64; ++j) EXPECT_NEAR(back[j], x[j], d * 0.51f + 1e-3f);
-  EXPECT_THROW(quantize_q8_0(x.data(), blocks.data(), 33), InvalidArgument);
+  for (int j = 0; j < 64; ++j) {
+    EXPECT_EQ(back[j], fp16_to_float(blocks[j / 32].d) * static_cast<float>(blocks[j / 32].qs[j % 32])) << j;
+    EXPECT_NEAR(back[j], x[j], d * 0.51f) << j;
+  }
+  EXPECT_THROW(dequantize_q8_0(blocks.data(), back.data(), 33), InvalidArgument);
 }
 
 // ---- round trip ----
@@ -153,7 +158,7 @@ Sample make_sample() {
   s.q8.resize(3);
   float_to_fp16_row(s.f16_src.data(), s.f16.data(), 10);
   float_to_bf16_row(s.bf16_src.data(), s.bf16.data(), 7);
-  quantize_q8_0(s.q8_src.data(), s.q8.data(), 96);
+  for (int b = 0; b < 3; ++b) kernels::quantize_block_q8(s.q8_src.data() + 32 * b, &s.q8[b].d, s.q8[b].qs);
   s.tensors = {{"token_embd.weight", {3, 2}, GgmlType::F32, s.f32.data()},
                {"blk.0.attn_qkv.weight", {5, 2}, GgmlType::F16, s.f16.data()},
                {"blk.0.attn_qkv.bias", {7}, GgmlType::BF16, s.bf16.data()},
@@ -202,6 +207,40 @@ TEST(Gguf, RoundTripsMetadataAndEveryTensorType) {
   EXPECT_EQ(f.to_f32(f.tensor("output.weight")), q8);
   EXPECT_EQ(f.tensor("output.weight").numel(), 96);
   EXPECT_THROW(f.tensor("nope"), FormatError);
+}
+
+TEST(Gguf, MagicDetectionReleaseAndConversionIntoABuffer) {
+  const Sample s = make_sample();
+  const std::string path = temp_path("magic.gguf"), text = temp_path("magic.txt");
+  save_gguf(path, s.metadata, s.tensors);
+  {
+    std::FILE* f = std::fopen(text.c_str(), "wb");
+    std::fputs("GGU", f);  // too short to be the magic
+    std::fclose(f);
+  }
+  EXPECT_TRUE(is_gguf_file(path));
+  EXPECT_FALSE(is_gguf_file(text));
+  EXPECT_FALSE(is_gguf_file(std::filesystem::temp_directory_path().string()));
+  EXPECT_FALSE(is_gguf_file(temp_path("missing.gguf")));
+  {
+    const GgufFile f(path);
+    const GgufTensorInfo& q8 = f.tensor("output.weight");
+    const std::vector<float> before = f.to_f32(q8);
+    std::vector<float> into(96, -1.0f);
+    f.to_f32(q8, into.data());
+    EXPECT_EQ(into, before);
+    for (const GgufTensorInfo& t : f.tensors()) f.release(t);  // pages given back, data still readable
+    EXPECT_EQ(f.to_f32(q8), before);
+    EXPECT_EQ(f.to_f32(f.tensor("token_embd.weight")), s.f32);
+    GgufFile::from_bytes(gguf_to_bytes(s.metadata, s.tensors)).release(q8);  // in memory: no-op
+  }
+  const MappedFile map(path);
+  EXPECT_NO_THROW(map.release(0, map.size()));
+  EXPECT_EQ(map.view().substr(0, 4), "GGUF");
+  EXPECT_THROW(map.release(map.size(), 1), InvalidArgument);
+  EXPECT_THROW(map.release(1, map.size()), InvalidArgument);
+  std::filesystem::remove(path);
+  std::filesystem::remove(text);
 }
 
 TEST(Gguf, HeaderLayoutAndCustomAlignment) {

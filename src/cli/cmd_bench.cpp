@@ -66,7 +66,8 @@ void register_bench(CLI::App& app) {
   tk->callback([cmd] { bench::run_tokenizer_bench(cmd->tokenizer); });
 
   CLI::App* gen = bench->add_subcommand("generate", "Prefill and decode tok/s of a model at several batch sizes");
-  gen->add_option("--model", cmd->generate.model, "model directory (e.g. from nexus init)")->required();
+  gen->add_option("--model", cmd->generate.model, "model directory (e.g. from nexus init) or .gguf file")
+      ->required();
   gen->add_option("--batches", cmd->generate.batches, "batch sizes to decode at")->capture_default_str()->delimiter(',');
   gen->add_option("--prompt-tokens", cmd->generate.prompt_tokens, "prompt length")->capture_default_str();
   gen->add_option("--gen-tokens", cmd->generate.gen_tokens, "tokens decoded per sequence")->capture_default_str();

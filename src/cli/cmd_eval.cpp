@@ -17,7 +17,7 @@ namespace nexus::cli {
 
 namespace {
 struct EvalCommand {
-  std::string model, file, weights = "f32";
+  std::string model, file, weights = "auto";
   int context = 0, stride = 0, threads = 0;
   long max_tokens = 0;
   bool json_only = false, no_mmap = false;
@@ -25,9 +25,10 @@ struct EvalCommand {
 
 void run_perplexity(const EvalCommand& cmd) {
   apply_threads(cmd.threads);
-  auto model = InferenceModel::load(cmd.model, {.mmap = !cmd.no_mmap, .weights = parse_weight_type(cmd.weights)});
+  auto model = InferenceModel::load(cmd.model, {.mmap = !cmd.no_mmap, .weights = parse_weight_option(cmd.weights)});
   const Tokenizer* tok = model->tokenizer();
-  if (!tok) throw IoError("no tokenizer.json next to the model in '" + cmd.model + "'");
+  if (!tok)
+    throw IoError("the model '" + cmd.model + "' has no tokenizer (tokenizer.json, or a .gguf's vocabulary)");
   std::vector<int32_t> tokens = tok->encode(read_file(cmd.file));
   if (cmd.max_tokens > 0 && (long)tokens.size() > cmd.max_tokens) tokens.resize(cmd.max_tokens);
   std::vector<int> token_bytes(model->config().vocab_size, 0);
@@ -74,7 +75,8 @@ void register_eval(CLI::App& app) {
   CLI::App* eval = app.add_subcommand("eval", "Evaluate a model");
   eval->require_subcommand(1);
   CLI::App* ppl = eval->add_subcommand("perplexity", "Sliding-window perplexity and bits per byte of a text file");
-  ppl->add_option("--model", cmd->model, "model directory (a checkpoint, or a training --out directory)")->required();
+  ppl->add_option("--model", cmd->model, "model directory (a checkpoint, or a training --out directory) or .gguf file")
+      ->required();
   ppl->add_option("--file", cmd->file, "UTF-8 text to score")->required();
   ppl->add_option("--context", cmd->context, "window length in tokens (0 = the model's block size)")
       ->capture_default_str();

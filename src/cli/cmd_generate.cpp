@@ -32,7 +32,7 @@ namespace nexus::cli {
 namespace {
 
 struct GenerateCommand {
-  std::string model, prompt, prompts_file, output, overflow = "stop", weights = "f32";
+  std::string model, prompt, prompts_file, output, overflow = "stop", weights = "auto";
   bool prompt_given = false, stream = false, no_mmap = false;
   SamplerParams sampler;  // bound to the sampling flags
   std::vector<std::string> logit_bias, stop;
@@ -150,8 +150,9 @@ void run_generate(const GenerateCommand& cmd) {
     throw InvalidArgument("give exactly one of --prompt and --prompts-file");
   if (cmd.stream && !cmd.prompt_given && cmd.batch_size != 1)
     throw InvalidArgument("--stream prints one sequence at a time: use it with --prompt, or with --batch-size 1");
-  auto model = InferenceModel::load(cmd.model, {.mmap = !cmd.no_mmap, .weights = parse_weight_type(cmd.weights)});
-  if (!model->tokenizer()) throw IoError("no tokenizer.json next to the model in '" + cmd.model + "'");
+  auto model = InferenceModel::load(cmd.model, {.mmap = !cmd.no_mmap, .weights = parse_weight_option(cmd.weights)});
+  if (!model->tokenizer())
+    throw IoError("the model '" + cmd.model + "' has no tokenizer (tokenizer.json, or a .gguf's vocabulary)");
   const std::vector<PromptJob> jobs = read_jobs(cmd, params_from_flags(cmd, *model));
   Scheduler scheduler(model, {cmd.prompt_given ? 1 : cmd.batch_size, cmd.prefill_tokens, cmd.context});
   for (size_t i = 0; i < jobs.size(); i++) {
@@ -200,7 +201,8 @@ void run_generate(const GenerateCommand& cmd) {
 void register_generate(CLI::App& app) {
   auto cmd = std::make_shared<GenerateCommand>();
   CLI::App* sub = app.add_subcommand("generate", "Generate text with the KV-cache engine (one prompt or a batch)");
-  sub->add_option("--model", cmd->model, "model directory (a checkpoint, or a training --out directory)")->required();
+  sub->add_option("--model", cmd->model, "model directory (a checkpoint, or a training --out directory) or .gguf file")
+      ->required();
   sub->add_option_function<std::string>(
       "--prompt",
       [cmd](const std::string& p) {

@@ -17,7 +17,7 @@ namespace {
 struct SampleCommand {
   std::string model;
   std::string prompt = "\n";
-  std::string weights = "f32";
+  std::string weights = "auto";
   int max_tokens = 256;
   float temperature = 0.8f;
   int top_k = 200;
@@ -36,8 +36,9 @@ void run_sample(const SampleCommand& cmd) {
   params.sampler.seed = cmd.seed;
   params.overflow = OverflowPolicy::Slide;
   params.validate(1 << 30);  // flag errors before the model is loaded
-  auto model = InferenceModel::load(cmd.model, {.weights = parse_weight_type(cmd.weights)});
-  if (!model->tokenizer()) throw IoError("no tokenizer.json next to the model in '" + cmd.model + "'");
+  auto model = InferenceModel::load(cmd.model, {.weights = parse_weight_option(cmd.weights)});
+  if (!model->tokenizer())
+    throw IoError("the model '" + cmd.model + "' has no tokenizer (tokenizer.json, or a .gguf's vocabulary)");
   std::vector<int32_t> prompt = model->tokenizer()->encode(cmd.prompt);
   std::fputs(cmd.prompt.c_str(), stdout);
   std::fflush(stdout);
@@ -52,7 +53,8 @@ void run_sample(const SampleCommand& cmd) {
 void register_sample(CLI::App& app) {
   auto cmd = std::make_shared<SampleCommand>();
   CLI::App* sub = app.add_subcommand("sample", "Generate text from a trained model (see also: generate)");
-  sub->add_option("--model", cmd->model, "model directory (a checkpoint, or a training --out directory)")->required();
+  sub->add_option("--model", cmd->model, "model directory (a checkpoint, or a training --out directory) or .gguf file")
+      ->required();
   sub->add_option("--prompt", cmd->prompt, "text to continue")->capture_default_str();
   sub->add_option("--max-tokens", cmd->max_tokens, "tokens to generate")->capture_default_str()->check(
       CLI::Range(0, 1000000000));

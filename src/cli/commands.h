@@ -13,6 +13,8 @@ void register_init(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_tokenizer(CLI::App& app);
+void register_export(CLI::App& app);
+void register_quantize(CLI::App& app);
 
 /// Adds --threads N bound to `threads`, defaulting to the cores available.
 void add_threads_option(CLI::App& cmd, int& threads);
@@ -20,11 +22,13 @@ void add_threads_option(CLI::App& cmd, int& threads);
 /// Applies a --threads value (<= 0 means all available cores).
 void apply_threads(int threads);
 
-/// Adds --weights f32|bf16|q8 (storage of the Linear weights, see infer/model.h LoadOptions).
+/// Adds --weights auto|f32|bf16|q8 (storage of the Linear weights, see infer/model.h LoadOptions).
 inline void add_weights_option(CLI::App& cmd, std::string& weights) {
-  cmd.add_option("--weights", weights, "weight precision: f32, bf16 or q8 (converted at load time)")
+  cmd.add_option("--weights", weights,
+                 "weight precision: auto (as stored: f32 for a model directory, the file's own for a .gguf), "
+                 "or f32, bf16, q8 (converted at load time)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"f32", "bf16", "q8"}));
+      ->check(CLI::IsMember({"auto", "f32", "bf16", "q8"}));
 }
 
 }  // namespace nexus::cli

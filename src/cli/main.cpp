@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   nexus::cli::register_init(app);
   nexus::cli::register_bench(app);
   nexus::cli::register_tokenizer(app);
+  nexus::cli::register_export(app);
+  nexus::cli::register_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

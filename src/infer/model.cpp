@@ -16,6 +16,9 @@
 #include "core/kernels/gemv.h"
 #include "core/kernels/linear.h"
 #include "core/kernels/qlinear.h"
+#include "infer/gguf_model.h"
+#include "io/gguf.h"
+#include "io/mmap.h"
 #include "io/safetensors.h"
 #include "model/gpt.h"
 #include "model/model_io.h"
@@ -38,6 +41,12 @@ const char* to_string(WeightType type) {
     case WeightType::Q8: return "q8";
     default: return "f32";
   }
+}
+
+std::optional<WeightType> parse_weight_option(const std::string& name) {
+  if (name == "auto") return std::nullopt;
+  if (name == "f32" || name == "bf16" || name == "q8") return parse_weight_type(name);
+  throw InvalidArgument("unknown weight type '" + name + "' (expected auto, f32, bf16 or q8)");
 }
 
 size_t WeightMatrix::bytes() const {
@@ -65,22 +74,12 @@ void matmul(const WeightMatrix& w, const float* bias, const float* x, int M, flo
 
 InferenceModel::~InferenceModel() = default;
 
-template <class Get>
-void InferenceModel::bind(Get&& get) {
+template <class Tensor, class Matrix>
+void InferenceModel::bind(Tensor&& tensor, Matrix&& matrix) {
   const GPTConfig& c = config_;
-  const int64_t C = c.n_embd;
-  weight_bytes_ = 0;
-  // Each tensor by name and expected shape; biases only when the config has them.
-  auto tensor = [&](const std::string& name, std::vector<int64_t> shape) -> const float* {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    weight_bytes_ += (size_t)n * sizeof(float);
-    return get(name, shape);
-  };
+  const int C = c.n_embd;
+  // Biases only when the config has them.
   auto bias = [&](const std::string& name, int64_t n) { return c.bias ? tensor(name, {n}) : nullptr; };
-  auto matrix = [&](const std::string& name, int rows, int cols) {
-    return WeightMatrix{WeightType::F32, tensor(name, {rows, cols}), rows, cols};
-  };
   wte_ = tensor("transformer.wte.weight", {c.vocab_size, C});
   wpe_ = tensor("transformer.wpe.weight", {c.block_size, C});
   layers_.assign(c.n_layer, {});
@@ -102,38 +101,42 @@ void InferenceModel::bind(Get&& get) {
   }
   lnfw_ = tensor("transformer.ln_f.weight", {C});
   lnfb_ = bias("transformer.ln_f.bias", C);
-  lm_head_ = WeightMatrix{WeightType::F32, wte_, c.vocab_size, c.n_embd};  // tied
 }
 
-WeightMatrix InferenceModel::converted(const WeightMatrix& w, WeightType t) {
-  const float* W = static_cast<const float*>(w.data);
-  if (t == WeightType::BF16) {
-    bf16_.push_back(std::make_unique<kernels::Bf16Matrix>(kernels::Bf16Matrix::from_f32(W, w.rows, w.cols)));
-    return WeightMatrix{t, bf16_.back().get(), w.rows, w.cols};
-  }
-  q8_.push_back(std::make_unique<kernels::Q8Matrix>(kernels::Q8Matrix::from_f32(W, w.rows, w.cols)));
-  return WeightMatrix{t, q8_.back().get(), w.rows, w.cols};
+void InferenceModel::count_weight_bytes() {
+  const GPTConfig& c = config_;
+  const size_t C = c.n_embd, L = c.n_layer, norms = c.bias ? 2 : 1;  // LayerNorm weight (+ bias)
+  size_t floats = (size_t)c.vocab_size * C + (size_t)c.block_size * C + (2 * L + 1) * norms * C;
+  if (c.bias) floats += L * (3 * C + C + 4 * C + C);  // Linear biases
+  weight_bytes_ = floats * sizeof(float);
+  for (const LayerWeights& w : layers_)
+    for (const WeightMatrix* m : {&w.qkv, &w.attproj, &w.fc, &w.fcproj}) weight_bytes_ += m->bytes();
+  if (lm_head_.data != wte_) weight_bytes_ += lm_head_.bytes();
 }
 
-void InferenceModel::convert(WeightType t) {
-  weight_type_ = t;
-  if (t == WeightType::F32) return;
-  const int C = config_.n_embd;
-  if (t == WeightType::Q8 && C % kernels::kQ8Block != 0)
-    throw InvalidArgument("8-bit weights need n_embd divisible by " + std::to_string(kernels::kQ8Block) +
-                          ", the model has n_embd=" + std::to_string(C));
-  // The f32 layer matrices are no longer read; the token embedding still is (for lookups).
-  for (LayerWeights& w : layers_)
-    for (WeightMatrix* m : {&w.qkv, &w.attproj, &w.fc, &w.fcproj}) {
-      weight_bytes_ -= m->bytes();
-      *m = converted(*m, t);
-      weight_bytes_ += m->bytes();
-    }
-  lm_head_ = converted(lm_head_, t);
-  weight_bytes_ += lm_head_.bytes();
+WeightMatrix InferenceModel::hold(kernels::Bf16Matrix&& m) {
+  bf16_.push_back(std::make_unique<kernels::Bf16Matrix>(std::move(m)));
+  return WeightMatrix{WeightType::BF16, bf16_.back().get(), bf16_.back()->rows(), bf16_.back()->cols()};
 }
 
-// Anonymous memory advised to use transparent huge pages (2 MiB aligned).
+WeightMatrix InferenceModel::hold(kernels::Q8Matrix&& m) {
+  q8_.push_back(std::make_unique<kernels::Q8Matrix>(std::move(m)));
+  return WeightMatrix{WeightType::Q8, q8_.back().get(), q8_.back()->rows(), q8_.back()->cols()};
+}
+
+WeightMatrix InferenceModel::converted(const float* w, int rows, int cols, WeightType t) {
+  if (t == WeightType::F32) return WeightMatrix{t, w, rows, cols};
+  if (t == WeightType::BF16) return hold(kernels::Bf16Matrix::from_f32(w, rows, cols));
+  return hold(kernels::Q8Matrix::from_f32(w, rows, cols));
+}
+
+void InferenceModel::tie_lm_head(WeightType t) {
+  // The token embedding stays f32 for lookups; a low-precision head is a converted copy.
+  lm_head_ = converted(wte_, config_.vocab_size, config_.n_embd, t);
+}
+
+// Anonymous memory advised to use transparent huge pages (2 MiB aligned), handed out front to
+// back by take(). Reserved pages that are never taken cost no memory.
 struct InferenceModel::HugePages {
   explicit HugePages(size_t floats) {
     constexpr size_t kHuge = 2u << 20;
@@ -146,9 +149,17 @@ struct InferenceModel::HugePages {
     ::madvise(data, bytes, MADV_HUGEPAGE);  // advice only: plain pages if refused
   }
   ~HugePages() { ::munmap(base, map_bytes); }
+  // The next n floats, 64-byte aligned.
+  float* take(size_t n) {
+    const size_t rounded = (n + 15) / 16 * 16;
+    require(rounded <= bytes / sizeof(float) - used, "internal: huge-page weight buffer too small");
+    float* p = data + used;
+    used += rounded;
+    return p;
+  }
   void* base = nullptr;
   float* data = nullptr;
-  size_t bytes = 0, map_bytes = 0;
+  size_t bytes = 0, map_bytes = 0, used = 0;
 };
 
 namespace {
@@ -172,6 +183,14 @@ uint64_t data_start(int fd, const std::string& path) {
   return 8 + n;
 }
 
+// A file descriptor closed on scope exit (-1: none).
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 // Throws FormatError for a tensor the model does not use (the tied head and attention-mask
 // buffers may be present, as in load_model_weights).
 void check_unused(const SafetensorsFile& file, const std::set<std::string>& used) {
@@ -182,60 +201,200 @@ void check_unused(const SafetensorsFile& file, const std::set<std::string>& used
   }
 }
 
+// InvalidArgument when the model cannot be stored as t (8-bit blocks run along n_embd).
+void check_weight_type(const GPTConfig& c, WeightType t) {
+  if (t == WeightType::Q8 && c.n_embd % kernels::kQ8Block != 0)
+    throw InvalidArgument("8-bit weights need n_embd divisible by " + std::to_string(kernels::kQ8Block) +
+                          ", the model has n_embd=" + std::to_string(c.n_embd));
+}
+
+// ggml dims (fastest first) of a row-major shape.
+std::vector<int64_t> ggml_dims(const std::vector<int64_t>& shape) { return {shape.rbegin(), shape.rend()}; }
+
+bool aligned_to(const void* p, size_t alignment) { return reinterpret_cast<uintptr_t>(p) % alignment == 0; }
+
+// True for the GGUF names of the matrices (the Linear weights and the LM head).
+bool is_gguf_matrix(const std::string& name) {
+  return name == "output.weight" || name.ends_with(".attn_qkv.weight") || name.ends_with(".attn_output.weight") ||
+         name.ends_with(".ffn_up.weight") || name.ends_with(".ffn_down.weight");
+}
+
+// Floats a GGUF load copies into owned memory (what gguf_f32 does not read in place: the f32
+// tensors, and the matrices when kept as f32), each rounded up as HugePages::take does.
+size_t gguf_owned_floats(const GgufFile& f, WeightType t, bool zero_copy) {
+  size_t n = 0;
+  for (const GgufTensorInfo& ti : f.tensors()) {
+    const bool in_place = ti.type == GgmlType::F32 && zero_copy && aligned_to(f.raw(ti).data(), alignof(float));
+    if (!in_place && (t == WeightType::F32 || !is_gguf_matrix(ti.name))) n += ((size_t)ti.numel() + 15) / 16 * 16;
+  }
+  return n;
+}
+
 }  // namespace
 
 std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& path, LoadOptions options) {
+  if (is_gguf_file(path)) return load_gguf(path, options);
+  if (fs::is_regular_file(path))
+    throw FormatError(path + " is neither a model directory nor a GGUF file (it does not start with \"GGUF\")");
   const std::string dir = resolve_model_dir(path);
   std::shared_ptr<InferenceModel> m(new InferenceModel());
   m->config_ = load_model_config(dir);
+  const WeightType t = options.weights.value_or(WeightType::F32);
+  check_weight_type(m->config_, t);
   auto file = std::make_unique<SafetensorsFile>((fs::path(dir) / kModelFile).string());
   std::set<std::string> used;
-  // Without mmap, tensors are read with pread into huge-page memory, 64-byte aligned each.
-  const ParameterLayout layout(m->config_);
-  int fd = -1;
-  uint64_t start = 0, next = 0;
+  auto mapped = [&](const std::string& name, const std::vector<int64_t>& shape) {
+    if (!file->has(name))
+      throw FormatError(file->path() + ": missing tensor '" + name + "' (the file does not match the model config)");
+    used.insert(name);
+    return file->f32(name, shape);  // checks dtype and shape
+  };
+  // Without mmap, the tensors kept as f32 are read with pread into huge-page memory.
+  Fd fd;
+  uint64_t start = 0;
   if (!options.mmap) {
-    m->owned_ = std::make_unique<HugePages>(layout.total() + 16 * layout.named_tensors().size());
-    fd = ::open(file->path().c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw IoError("cannot open '" + file->path() + "': " + std::strerror(errno));
+    const ParameterLayout layout(m->config_);
+    const size_t C = m->config_.n_embd, matrices = 12 * C * C * m->config_.n_layer;  // not copied when converted
+    m->owned_ = std::make_unique<HugePages>(layout.total() - (t == WeightType::F32 ? 0 : matrices) +
+                                            16 * layout.named_tensors().size());
+    fd.fd = ::open(file->path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd.fd < 0) throw IoError("cannot open '" + file->path() + "': " + std::strerror(errno));
+    start = data_start(fd.fd, file->path());
   }
-  try {
-    if (fd >= 0) start = data_start(fd, file->path());
-    m->bind([&](const std::string& name, const std::vector<int64_t>& shape) {
-      if (!file->has(name))
-        throw FormatError(file->path() + ": missing tensor '" + name + "' (the file does not match the model config)");
-      used.insert(name);
-      const float* mapped = file->f32(name, shape);  // checks dtype and shape
-      if (fd < 0) return mapped;
-      const TensorInfo& ti = file->info(name);
-      float* dst = m->owned_->data + next;
-      read_at(fd, start + ti.begin, dst, ti.nbytes(), file->path());
-      next += (ti.nbytes() / sizeof(float) + 15) / 16 * 16;
-      return static_cast<const float*>(dst);
-    });
-    check_unused(*file, used);
-    m->convert(options.weights);
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    throw;
-  }
-  if (fd >= 0) ::close(fd);
+  auto tensor = [&](const std::string& name, const std::vector<int64_t>& shape) -> const float* {
+    const float* src = mapped(name, shape);
+    if (fd.fd < 0) return src;
+    const TensorInfo& ti = file->info(name);
+    float* dst = m->owned_->take(ti.nbytes() / sizeof(float));
+    read_at(fd.fd, start + ti.begin, dst, ti.nbytes(), file->path());
+    return dst;
+  };
+  // A converted matrix is read once from the map (or the file's aligned copy), whose pages
+  // are then given back: nothing reads them again.
+  auto matrix = [&](const std::string& name, int rows, int cols) {
+    if (t == WeightType::F32) return WeightMatrix{t, tensor(name, {rows, cols}), rows, cols};
+    const float* src = mapped(name, {rows, cols});
+    const WeightMatrix w = m->converted(src, rows, cols, t);
+    release_pages(src, (size_t)rows * cols * sizeof(float));
+    return w;
+  };
+  m->bind(tensor, matrix);
+  check_unused(*file, used);
+  m->tie_lm_head(t);
+  m->weight_type_ = t;
+  m->count_weight_bytes();
   if (options.mmap) m->file_ = std::move(file);
   const fs::path tok = fs::path(dir) / kTokenizerFile;
   if (fs::exists(tok)) m->tokenizer_ = load_tokenizer(tok.string());
   return m;
 }
 
+const float* InferenceModel::gguf_f32(const GgufFile& f, const GgufTensorInfo& info, bool zero_copy) {
+  const uint8_t* p = f.raw(info).data();
+  if (info.type == GgmlType::F32 && zero_copy && aligned_to(p, alignof(float)))
+    return reinterpret_cast<const float*>(p);
+  const size_t n = (size_t)info.numel();
+  float* dst = owned_->take(n);
+  if (info.type != GgmlType::F32) {
+    f.to_f32(info, dst);
+    f.release(info);
+    return dst;
+  }
+  // Copied 4 MB at a time, each slice's file pages given back at once: the source is never
+  // resident beside the whole copy (the token embedding is the largest tensor).
+  constexpr size_t kSlice = 1 << 20;
+  for (size_t i = 0; i < n; i += kSlice) {
+    const size_t m = std::min(kSlice, n - i);
+    std::memcpy(dst + i, p + i * sizeof(float), m * sizeof(float));
+    f.release(info, i * sizeof(float), m * sizeof(float));
+  }
+  return dst;
+}
+
+WeightMatrix InferenceModel::gguf_matrix(const GgufFile& f, const GgufTensorInfo& info, WeightType t, bool zero_copy) {
+  const int rows = (int)info.dims[1], cols = (int)info.dims[0];
+  if (t == WeightType::F32) return WeightMatrix{t, gguf_f32(f, info, zero_copy), rows, cols};
+  const uint8_t* p = f.raw(info).data();
+  WeightMatrix w;
+  if (t == WeightType::Q8 && info.type == GgmlType::Q8_0) {
+    w = hold(kernels::Q8Matrix::from_q8_0(p, rows, cols));  // the blocks as stored
+  } else if (t == WeightType::BF16 && info.type == GgmlType::BF16 && aligned_to(p, alignof(uint16_t))) {
+    w = hold(kernels::Bf16Matrix::from_bf16(reinterpret_cast<const uint16_t*>(p), rows, cols));
+  } else {
+    // Another type: converted from the exact f32 values (read in place when stored as f32).
+    std::vector<float> values;
+    const float* src = reinterpret_cast<const float*>(p);
+    if (info.type != GgmlType::F32 || !aligned_to(p, alignof(float))) src = (values = f.to_f32(info)).data();
+    w = converted(src, rows, cols, t);
+  }
+  f.release(info);
+  return w;
+}
+
+std::shared_ptr<const InferenceModel> InferenceModel::load_gguf(const std::string& path, LoadOptions options) {
+  auto file = std::make_unique<GgufFile>(path);
+  const GgufFile& f = *file;
+  std::shared_ptr<InferenceModel> m(new InferenceModel());
+  m->config_ = gguf_config(f);
+  const WeightType t = options.weights.value_or(gguf_stored_weight_type(f));
+  check_weight_type(m->config_, t);
+  m->owned_ = std::make_unique<HugePages>(gguf_owned_floats(f, t, options.mmap));
+  // The tensor of nanoGPT name `name`, checked against the shape this config needs.
+  auto info = [&](const std::string& name, const std::vector<int64_t>& shape) -> const GgufTensorInfo& {
+    const GgufTensorInfo& ti = f.tensor(gguf_tensor_name(name));
+    if (ti.dims != ggml_dims(shape))
+      throw FormatError("GGUF file " + f.path() + ": tensor '" + ti.name + "' has ggml dims " +
+                        shape_to_string(ti.dims) + ", the model config needs " + shape_to_string(ggml_dims(shape)));
+    return ti;
+  };
+  // The head first, while little else is held (a converted matrix's file pages stay resident
+  // until it is done): output.weight, or the token embedding when absent or (f32) identical.
+  const GPTConfig& c = m->config_;
+  const GgufTensorInfo* out = f.find_tensor(gguf_tensor_name("lm_head.weight"));
+  const GgufTensorInfo& embd = info("transformer.wte.weight", {c.vocab_size, c.n_embd});
+  bool tied = !out;
+  if (out && t == WeightType::F32 && out->type == GgmlType::F32 && embd.type == GgmlType::F32 &&
+      std::ranges::equal(f.raw(*out), f.raw(embd))) {
+    f.release(*out);
+    f.release(embd);
+    tied = true;
+  }
+  if (!tied) m->lm_head_ = m->gguf_matrix(f, info("lm_head.weight", {c.vocab_size, c.n_embd}), t, options.mmap);
+  m->bind([&](const std::string& name, const std::vector<int64_t>& shape) {
+            return m->gguf_f32(f, info(name, shape), options.mmap);
+          },
+          [&](const std::string& name, int rows, int cols) {
+            return m->gguf_matrix(f, info(name, {rows, cols}), t, options.mmap);
+          });
+  if (tied) m->tie_lm_head(t);
+  m->weight_type_ = t;
+  m->count_weight_bytes();
+  m->tokenizer_ = gguf_tokenizer(f, c.vocab_size);
+  if (options.mmap) m->gguf_ = std::move(file);
+  return m;
+}
+
 std::shared_ptr<const InferenceModel> InferenceModel::from_gpt(const GPT& gpt, WeightType weights) {
   std::shared_ptr<InferenceModel> m(new InferenceModel());
   m->config_ = gpt.config();
+  check_weight_type(m->config_, weights);
   m->owned_ = std::make_unique<HugePages>(gpt.num_params());
   std::copy(gpt.params(), gpt.params() + gpt.num_params(), m->owned_->data);
   std::map<std::string, size_t> offsets;
   for (const NamedTensor& t : gpt.layout().named_tensors()) offsets[t.name] = t.offset;
   const float* base = m->owned_->data;
-  m->bind([&](const std::string& name, const std::vector<int64_t>&) { return base + offsets.at(name); });
-  m->convert(weights);
+  auto tensor = [&](const std::string& name, const std::vector<int64_t>&) { return base + offsets.at(name); };
+  // A converted matrix's f32 copy is never read again: its pages are freed.
+  auto matrix = [&](const std::string& name, int rows, int cols) {
+    const float* src = base + offsets.at(name);
+    const WeightMatrix w = m->converted(src, rows, cols, weights);
+    if (weights != WeightType::F32) release_pages(src, (size_t)rows * cols * sizeof(float));
+    return w;
+  };
+  m->bind(tensor, matrix);
+  m->tie_lm_head(weights);
+  m->weight_type_ = weights;
+  m->count_weight_bytes();
   return m;
 }
 

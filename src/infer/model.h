@@ -3,14 +3,18 @@
 // sequence (and thread) that generates with it. Per-sequence state (KV cache, position,
 // sampler state) lives in infer/sequence.h; nothing here changes after construction.
 //
-// Weights are memory-mapped from model.safetensors where possible (no copy: the page cache
-// is the only copy, and several processes share it); a model built from a training GPT
-// copies its parameters instead. Every weight matrix is read through WeightMatrix and
-// matmul() below, the single place a storage type (f32, bf16, 8-bit blocks) has to be known.
-// bf16 and 8-bit weights are converted from the f32 file at load time (LoadOptions::weights):
-// every Linear weight and the LM head; embeddings, LayerNorms and biases stay f32.
+// A model is a directory (model.safetensors + config.json + tokenizer.json) or a GGUF file
+// (infer/gguf_model.h: written by `nexus export`/`nexus quantize`, or a GPT-2 converted by
+// llama.cpp). Weights are memory-mapped where possible (no copy: the page cache is the only
+// copy, and several processes share it); a model built from a training GPT copies its
+// parameters instead. Every weight matrix is read through WeightMatrix and matmul() below,
+// the single place a storage type (f32, bf16, 8-bit blocks) has to be known. The Linear
+// weights and the LM head are kept as stored or converted at load time (LoadOptions::weights);
+// embeddings, LayerNorms and biases are always f32. A converted matrix's source pages are
+// given back to the kernel right away, so resident memory is about weight_bytes().
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +28,8 @@ class Q8Matrix;
 }  // namespace kernels
 
 class GPT;
+class GgufFile;
+struct GgufTensorInfo;
 class SafetensorsFile;
 class Tokenizer;
 
@@ -34,6 +40,8 @@ enum class WeightType { F32, BF16, Q8 };
 WeightType parse_weight_type(const std::string& name);
 /// The name parse_weight_type reads ("f32", "bf16", "q8").
 const char* to_string(WeightType type);
+/// Parses a --weights value: "auto" (nullopt: as stored) or a parse_weight_type name.
+std::optional<WeightType> parse_weight_option(const std::string& name);
 
 /// A weight matrix in PyTorch's Linear layout: rows = output features, cols = input features.
 struct WeightMatrix {
@@ -76,22 +84,26 @@ struct LayerWeights {
 
 /// How InferenceModel::load places the weights in memory.
 struct LoadOptions {
-  /// true: map model.safetensors and read the weights in place (no copy, shared page cache,
+  /// true: map model.safetensors (or the .gguf) and read the f32 weights in place (no copy, shared page cache,
   /// instant start). false: read them into private memory backed by transparent huge pages
   /// (fewer TLB misses while streaming the weights: ~10% faster decode; the file is read once,
   /// page by page, so peak memory stays at one copy).
   bool mmap = true;
-  /// Storage of the Linear weights and the LM head, converted from f32 at load time
-  /// (Q8 needs n_embd % 32 == 0). Embeddings, LayerNorms and biases stay f32.
-  WeightType weights = WeightType::F32;
+  /// Storage of the Linear weights and the LM head. nullopt: as stored (f32 for a model
+  /// directory; for a GGUF file the type of its first attention weight, F16 widened exactly
+  /// to f32). A given type is converted to at load time, from f32 or, when a GGUF holds
+  /// another low-precision type, via its exact f32 values (bf16 <-> q8 thus rounds twice).
+  /// Q8 needs n_embd % 32 == 0. Embeddings, LayerNorms and biases are always f32.
+  std::optional<WeightType> weights = std::nullopt;
 };
 
-/// Config + weights (+ the tokenizer when the model directory has one). Immutable.
+/// Config + weights (+ the tokenizer when the model has one). Immutable.
 class InferenceModel {
  public:
   /// Loads a model directory (or a training --out directory, see resolve_model_dir): config,
-  /// weights (see LoadOptions) and tokenizer.json when present. IoError / FormatError naming
-  /// the file when something is missing or malformed.
+  /// weights (see LoadOptions) and tokenizer.json when present; or a GGUF file (recognised by
+  /// its magic, see infer/gguf_model.h). IoError / FormatError naming the file when something
+  /// is missing or malformed; InvalidArgument for options the model cannot take.
   static std::shared_ptr<const InferenceModel> load(const std::string& path, LoadOptions options = {});
   /// A model holding a copy of a training GPT's parameters (no tokenizer), with its Linear
   /// weights and LM head stored as `weights`.
@@ -106,7 +118,7 @@ class InferenceModel {
   const GPTConfig& config() const { return config_; }
   /// Weights of block l (0 <= l < n_layer).
   const LayerWeights& layer(int l) const { return layers_[l]; }
-  /// Token embedding (V, C); also the tied LM head.
+  /// Token embedding (V, C); also the LM head when that is tied and f32.
   const float* wte() const { return wte_; }
   /// Position embedding (block_size, C).
   const float* wpe() const { return wpe_; }
@@ -118,23 +130,38 @@ class InferenceModel {
   const WeightMatrix& lm_head() const { return lm_head_; }
   /// The tokenizer saved with the model, or null.
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
-  /// Bytes of all weights the engine reads (f32 tensors plus converted matrices; with bf16
-  /// or q8 the tied LM head is counted apart from the f32 token embedding).
+  /// Bytes of all weights held (f32 tensors plus the matrices in their storage type; an LM
+  /// head stored apart from the f32 token embedding, e.g. bf16 or q8, is counted apart).
   size_t weight_bytes() const { return weight_bytes_; }
   /// Storage type of the Linear weights and the LM head.
   WeightType weight_type() const { return weight_type_; }
-  /// True when the weights are read straight from a memory-mapped file.
-  bool mapped() const { return file_ != nullptr; }
+  /// True when (some) weights are read straight from a memory-mapped file.
+  bool mapped() const { return file_ != nullptr || gguf_ != nullptr; }
 
  private:
   InferenceModel() = default;
-  // Fills the views from a function returning each tensor by nanoGPT name and shape.
-  template <class Get>
-  void bind(Get&& get);
-  // Replaces every f32 WeightMatrix (layers and LM head) by a converted copy of type t.
-  void convert(WeightType t);
-  // Converts one f32 matrix to type t, keeping the copy alive in bf16_ / q8_.
-  WeightMatrix converted(const WeightMatrix& w, WeightType t);
+  static std::shared_ptr<const InferenceModel> load_gguf(const std::string& path, LoadOptions options);
+  // Fills the views: tensor(name, shape) -> const float* for the f32 tensors and
+  // matrix(name, rows, cols) -> WeightMatrix for the Linear weights, by nanoGPT name. The LM
+  // head and weight_bytes_ are left to the caller.
+  template <class Tensor, class Matrix>
+  void bind(Tensor&& tensor, Matrix&& matrix);
+  // An f32 matrix W(rows, cols) as type t: W itself for F32, else a converted copy kept
+  // alive in bf16_ / q8_. Throws InvalidArgument for Q8 when cols % 32 != 0.
+  WeightMatrix converted(const float* w, int rows, int cols, WeightType t);
+  // A GGUF tensor as f32: zero-copy from the map when it is F32, aligned and `zero_copy`,
+  // else widened/dequantized into owned_ (and its file pages released).
+  const float* gguf_f32(const GgufFile& f, const GgufTensorInfo& info, bool zero_copy);
+  // A GGUF matrix (ggml dims {cols, rows}) as type t: taken as is when stored as t, else
+  // converted via its exact f32 values; the file pages of a copied matrix are released.
+  WeightMatrix gguf_matrix(const GgufFile& f, const GgufTensorInfo& info, WeightType t, bool zero_copy);
+  // Keeps a low-precision matrix alive in bf16_ / q8_ and returns its view.
+  WeightMatrix hold(kernels::Bf16Matrix&& m);
+  WeightMatrix hold(kernels::Q8Matrix&& m);
+  // The tied LM head: the token embedding itself (F32) or a converted copy of it.
+  void tie_lm_head(WeightType t);
+  // Sums what is held into weight_bytes_.
+  void count_weight_bytes();
 
   GPTConfig config_;
   std::vector<LayerWeights> layers_;
@@ -145,8 +172,9 @@ class InferenceModel {
   std::vector<std::unique_ptr<kernels::Bf16Matrix>> bf16_;  // converted matrices (weights bf16)
   std::vector<std::unique_ptr<kernels::Q8Matrix>> q8_;      // converted matrices (weights q8)
   struct HugePages;                        // private memory of copied weights
-  std::unique_ptr<HugePages> owned_;       // copied parameters (from_gpt, load without mmap)
+  std::unique_ptr<HugePages> owned_;       // copied or widened f32 tensors
   std::unique_ptr<SafetensorsFile> file_;  // mapped parameters (load with mmap)
+  std::unique_ptr<GgufFile> gguf_;         // mapped GGUF file (load of a .gguf with mmap)
   std::unique_ptr<Tokenizer> tokenizer_;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <set>
@@ -408,19 +409,6 @@ std::optional<uint64_t> ggml_nbytes(GgmlType type, std::span<const int64_t> dims
   return static_cast<uint64_t>(total);
 }
 
-void quantize_q8_0(const float* x, BlockQ8_0* out, int64_t n) {
-  require(n % kQK8_0 == 0, "Q8_0 needs a multiple of 32 values, got " + std::to_string(n));
-  for (int64_t b = 0; b < n / kQK8_0; ++b) {
-    const float* v = x + b * kQK8_0;
-    float amax = 0.0f;
-    for (int64_t j = 0; j < kQK8_0; ++j) amax = std::max(amax, std::fabs(v[j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    out[b].d = float_to_fp16(d);
-    for (int64_t j = 0; j < kQK8_0; ++j) out[b].qs[j] = static_cast<int8_t>(std::round(v[j] * id));
-  }
-}
-
 void dequantize_q8_0(const BlockQ8_0* blocks, float* out, int64_t n) {
   require(n % kQK8_0 == 0, "Q8_0 needs a multiple of 32 values, got " + std::to_string(n));
   for (int64_t b = 0; b < n / kQK8_0; ++b) {
@@ -537,34 +525,59 @@ std::span<const uint8_t> GgufFile::raw(const GgufTensorInfo& info) const {
 }
 
 std::vector<float> GgufFile::to_f32(const GgufTensorInfo& info) const {
+  std::vector<float> out(static_cast<size_t>(info.numel()));
+  to_f32(info, out.data());
+  return out;
+}
+
+void GgufFile::to_f32(const GgufTensorInfo& info, float* out) const {
   const std::span<const uint8_t> bytes = raw(info);
   const auto n = static_cast<size_t>(info.numel());
-  std::vector<float> out(n);
   // Data may be unaligned (general.alignment can be as small as 1): copy before converting.
   switch (info.type) {
     case GgmlType::F32:
-      if (n) std::memcpy(out.data(), bytes.data(), n * sizeof(float));
+      if (n) std::memcpy(out, bytes.data(), n * sizeof(float));
       break;
     case GgmlType::F16:
     case GgmlType::BF16: {
-      std::vector<uint16_t> bits(n);
-      if (n) std::memcpy(bits.data(), bytes.data(), n * sizeof(uint16_t));
-      if (info.type == GgmlType::F16)
-        fp16_to_float_row(bits.data(), out.data(), static_cast<int64_t>(n));
-      else
-        bf16_to_float_row(bits.data(), out.data(), static_cast<int64_t>(n));
+      constexpr size_t kChunk = 4096;  // bounded scratch, whatever the tensor size
+      uint16_t bits[kChunk];
+      for (size_t i = 0; i < n; i += kChunk) {
+        const size_t m = std::min(kChunk, n - i);
+        std::memcpy(bits, bytes.data() + i * sizeof(uint16_t), m * sizeof(uint16_t));
+        if (info.type == GgmlType::F16)
+          fp16_to_float_row(bits, out + i, static_cast<int64_t>(m));
+        else
+          bf16_to_float_row(bits, out + i, static_cast<int64_t>(m));
+      }
       break;
     }
     case GgmlType::Q8_0: {
       BlockQ8_0 block;
       for (size_t b = 0; b < n / kQK8_0; ++b) {
         std::memcpy(&block, bytes.data() + b * sizeof(BlockQ8_0), sizeof(BlockQ8_0));
-        dequantize_q8_0(&block, out.data() + b * kQK8_0, kQK8_0);
+        dequantize_q8_0(&block, out + b * kQK8_0, kQK8_0);
       }
       break;
     }
   }
-  return out;
+}
+
+void GgufFile::release(const GgufTensorInfo& info, uint64_t offset, uint64_t bytes) const {
+  if (map_.data() == nullptr || base_ != map_.data()) return;  // held in memory (from_bytes)
+  const std::span<const uint8_t> all = raw(info);
+  offset = std::min<uint64_t>(offset, all.size());
+  bytes = std::min<uint64_t>(bytes, all.size() - offset);
+  map_.release(static_cast<size_t>(all.data() - base_ + offset), static_cast<size_t>(bytes));
+}
+
+bool is_gguf_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return false;
+  char magic[4] = {};
+  const bool ok = std::fread(magic, 1, 4, f) == 4 && std::memcmp(magic, kMagic, 4) == 0;
+  std::fclose(f);
+  return ok;
 }
 
 }  // namespace nexus

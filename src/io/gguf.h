@@ -16,15 +16,9 @@
 // an out-of-bounds read). Supported tensor types: F32, F16, BF16 and Q8_0 (blocks of 32 values:
 // fp16 scale d, then 32 int8 q; value = d * q, exactly ggml's block_q8_0).
 //
-// Intended use (`nexus export --format gguf`, not built yet): a GPT-2 model is written with
-// general.architecture = "gpt2", gpt2.context_length / embedding_length / block_count /
-// attention.head_count / attention.layer_norm_epsilon / feed_forward_length, tokenizer.ggml.model
-// = "gpt2" with tokenizer.ggml.tokens / token_type / merges, and llama.cpp's tensor names:
-// token_embd.weight, position_embd.weight, blk.N.attn_norm.{weight,bias},
-// blk.N.attn_qkv.{weight,bias}, blk.N.attn_output.{weight,bias}, blk.N.ffn_norm.{weight,bias},
-// blk.N.ffn_up.{weight,bias}, blk.N.ffn_down.{weight,bias}, output_norm.{weight,bias} and
-// output.weight. Nexus loads such files back through GgufFile (tensor data read zero-copy from
-// the map with raw(), or converted with to_f32()).
+// Nexus's GPT-2 files (keys, tensor names, tokenizer) are written and read by infer/gguf_model.h
+// (`nexus export --format gguf`, `nexus quantize`, InferenceModel::load of a .gguf): tensor data
+// is read zero-copy from the map with raw(), or converted with to_f32().
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -80,8 +74,7 @@ struct BlockQ8_0 {
 };
 static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 blocks are 34 bytes in ggml");
 
-/// Quantizes n floats (n a multiple of 32) into n/32 blocks, as ggml's quantize_row_q8_0_ref.
-void quantize_q8_0(const float* x, BlockQ8_0* out, int64_t n);
+// Quantizing is Nexus's own rule (kernels::quantize_block_q8), not ggml's: one way only.
 /// Dequantizes n values (n a multiple of 32) from n/32 blocks.
 void dequantize_q8_0(const BlockQ8_0* blocks, float* out, int64_t n);
 
@@ -168,6 +161,10 @@ void save_gguf(const std::string& path, const std::vector<GgufKV>& metadata, con
 /// The same file as bytes in memory (for tests and small files).
 std::string gguf_to_bytes(const std::vector<GgufKV>& metadata, const std::vector<GgufTensorRef>& tensors);
 
+/// True when `path` is a regular file that starts with the GGUF magic "GGUF" (how a .gguf
+/// model is told from a model directory, whatever its name). Never throws.
+bool is_gguf_file(const std::string& path);
+
 /// A tensor described by a GGUF file.
 struct GgufTensorInfo {
   std::string name;
@@ -207,8 +204,15 @@ class GgufFile {
   const GgufTensorInfo& tensor(std::string_view name) const;
   /// Raw bytes of a tensor of this file, in its ggml layout (zero-copy from the map).
   std::span<const uint8_t> raw(const GgufTensorInfo& info) const;
-  /// The tensor converted to floats (dequantized for Q8_0).
+  /// The tensor converted to floats (dequantized for Q8_0; F16 and BF16 widen exactly).
   std::vector<float> to_f32(const GgufTensorInfo& info) const;
+  /// The same, written to out[0 .. info.numel()).
+  void to_f32(const GgufTensorInfo& info, float* out) const;
+  /// Gives back the memory pages of a tensor's bytes that no other tensor shares (a mapped
+  /// file only; see release_pages in io/mmap.h). Reading the tensor again stays valid.
+  void release(const GgufTensorInfo& info) const { release(info, 0, info.nbytes); }
+  /// The same for bytes [offset, offset + bytes) of the tensor (clamped to the tensor).
+  void release(const GgufTensorInfo& info, uint64_t offset, uint64_t bytes) const;
 
  private:
   GgufFile() = default;

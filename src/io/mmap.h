@@ -34,13 +34,23 @@ class MappedFile {
   std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
   /// Path the file was opened from.
   const std::string& path() const { return path_; }
+  /// Gives back the whole pages inside bytes [offset, offset + bytes) of the map (see
+  /// release_pages); InvalidArgument if the range is not inside the file.
+  void release(size_t offset, size_t bytes) const;
 
  private:
-  void release() noexcept;
+  void unmap() noexcept;
 
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
 };
+
+/// Gives the whole pages inside [data, data + bytes) back to the kernel (madvise
+/// MADV_DONTNEED) so that they stop counting in this process's resident memory; pages only
+/// partly inside the range are kept. On a read-only file map this is always safe (a later
+/// read faults the page in again from the page cache). Anonymous memory reads back as zeros
+/// afterwards, so only pass memory that will not be read again. Best effort: errors ignored.
+void release_pages(const void* data, size_t bytes);
 
 }  // namespace nexus
