@@ -13,7 +13,6 @@
 #include <set>
 
 #include "core/error.h"
-#include "core/kernels/gemv.h"
 #include "core/kernels/linear.h"
 #include "core/kernels/qlinear.h"
 #include "io/safetensors.h"
@@ -44,23 +43,20 @@ size_t WeightMatrix::bytes() const {
   switch (type) {
     case WeightType::BF16: return static_cast<const kernels::Bf16Matrix*>(data)->bytes();
     case WeightType::Q8: return static_cast<const kernels::Q8Matrix*>(data)->bytes();
-    default: return (size_t)rows * cols * sizeof(float);
+    default: return static_cast<const kernels::F32Matrix*>(data)->bytes();
   }
 }
 
-void matmul(const WeightMatrix& w, const float* bias, const float* x, int M, float* y, bool accumulate,
-            RowKind kind) {
+void matmul(const WeightMatrix& w, const float* bias, const float* x, int M, float* y, bool accumulate) {
   if (M <= 0) return;
-  // The low-precision kernels give every row the same result at any M (decode or prefill).
-  if (w.type == WeightType::BF16)
-    return kernels::qlinear_forward(y, x, *static_cast<const kernels::Bf16Matrix*>(w.data), bias, M, accumulate);
-  if (w.type == WeightType::Q8)
-    return kernels::qlinear_forward(y, x, *static_cast<const kernels::Q8Matrix*>(w.data), bias, M, accumulate);
-  const float* W = static_cast<const float*>(w.data);
-  if (kind == RowKind::Decode)
-    kernels::gemv(M, w.rows, w.cols, x, w.cols, W, w.cols, bias, y, w.rows, accumulate);
-  else
-    kernels::linear_forward(y, x, W, bias, M, w.cols, w.rows, accumulate);
+  switch (w.type) {
+    case WeightType::BF16:
+      return kernels::qlinear_forward(y, x, *static_cast<const kernels::Bf16Matrix*>(w.data), bias, M, accumulate);
+    case WeightType::Q8:
+      return kernels::qlinear_forward(y, x, *static_cast<const kernels::Q8Matrix*>(w.data), bias, M, accumulate);
+    default:
+      return kernels::qlinear_forward(y, x, *static_cast<const kernels::F32Matrix*>(w.data), bias, M, accumulate);
+  }
 }
 
 InferenceModel::~InferenceModel() = default;
@@ -78,6 +74,7 @@ void InferenceModel::bind(Get&& get) {
     return get(name, shape);
   };
   auto bias = [&](const std::string& name, int64_t n) { return c.bias ? tensor(name, {n}) : nullptr; };
+  // Row-major f32 sources; convert() repacks them before any use.
   auto matrix = [&](const std::string& name, int rows, int cols) {
     return WeightMatrix{WeightType::F32, tensor(name, {rows, cols}), rows, cols};
   };
@@ -107,6 +104,10 @@ void InferenceModel::bind(Get&& get) {
 
 WeightMatrix InferenceModel::converted(const WeightMatrix& w, WeightType t) {
   const float* W = static_cast<const float*>(w.data);
+  if (t == WeightType::F32) {
+    f32_.push_back(std::make_unique<kernels::F32Matrix>(kernels::F32Matrix::from_f32(W, w.rows, w.cols)));
+    return WeightMatrix{t, f32_.back().get(), w.rows, w.cols};
+  }
   if (t == WeightType::BF16) {
     bf16_.push_back(std::make_unique<kernels::Bf16Matrix>(kernels::Bf16Matrix::from_f32(W, w.rows, w.cols)));
     return WeightMatrix{t, bf16_.back().get(), w.rows, w.cols};
@@ -117,15 +118,14 @@ WeightMatrix InferenceModel::converted(const WeightMatrix& w, WeightType t) {
 
 void InferenceModel::convert(WeightType t) {
   weight_type_ = t;
-  if (t == WeightType::F32) return;
   const int C = config_.n_embd;
   if (t == WeightType::Q8 && C % kernels::kQ8Block != 0)
     throw InvalidArgument("8-bit weights need n_embd divisible by " + std::to_string(kernels::kQ8Block) +
                           ", the model has n_embd=" + std::to_string(C));
-  // The f32 layer matrices are no longer read; the token embedding still is (for lookups).
+  // The row-major layer matrices are no longer read; the token embedding still is (lookups).
   for (LayerWeights& w : layers_)
     for (WeightMatrix* m : {&w.qkv, &w.attproj, &w.fc, &w.fcproj}) {
-      weight_bytes_ -= m->bytes();
+      weight_bytes_ -= (size_t)m->rows * m->cols * sizeof(float);  // the row-major source
       *m = converted(*m, t);
       weight_bytes_ += m->bytes();
     }

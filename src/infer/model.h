@@ -3,12 +3,13 @@
 // sequence (and thread) that generates with it. Per-sequence state (KV cache, position,
 // sampler state) lives in infer/sequence.h; nothing here changes after construction.
 //
-// Weights are memory-mapped from model.safetensors where possible (no copy: the page cache
+// Tensors are memory-mapped from model.safetensors where possible (no copy: the page cache
 // is the only copy, and several processes share it); a model built from a training GPT
-// copies its parameters instead. Every weight matrix is read through WeightMatrix and
-// matmul() below, the single place a storage type (f32, bf16, 8-bit blocks) has to be known.
-// bf16 and 8-bit weights are converted from the f32 file at load time (LoadOptions::weights):
-// every Linear weight and the LM head; embeddings, LayerNorms and biases stay f32.
+// copies its parameters instead. Every Linear weight and the LM head is repacked at load
+// time into the panel layout of core/kernels/qlinear.h, in the storage type chosen by
+// LoadOptions::weights (f32, bf16 or 8-bit blocks), so decode streams each weight
+// sequentially and prefill needs no per-call packing; embeddings, LayerNorms and biases
+// stay f32 in place. matmul() below is the single place a storage type has to be known.
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -19,6 +20,7 @@
 namespace nexus {
 
 namespace kernels {
+class F32Matrix;
 class Bf16Matrix;
 class Q8Matrix;
 }  // namespace kernels
@@ -38,7 +40,8 @@ const char* to_string(WeightType type);
 /// A weight matrix in PyTorch's Linear layout: rows = output features, cols = input features.
 struct WeightMatrix {
   WeightType type = WeightType::F32;
-  // F32: rows * cols floats, row-major; BF16: a kernels::Bf16Matrix; Q8: a kernels::Q8Matrix.
+  // A kernels::F32Matrix, Bf16Matrix or Q8Matrix (core/kernels/qlinear.h) by type; while a
+  // model is being bound, an F32 matrix briefly points at row-major source floats instead.
   const void* data = nullptr;
   int rows = 0;
   int cols = 0;
@@ -46,17 +49,10 @@ struct WeightMatrix {
   size_t bytes() const;
 };
 
-/// How matmul() treats the rows of x. Each row's result depends only on the row and the
-/// kind, never on how many other rows share the call, which is what makes generation give
-/// the same tokens at any batch size.
-enum class RowKind {
-  Decode,   // few rows (one per sequence): the weights are streamed once (kernels::gemv)
-  Prefill,  // many rows of prompts: packed, cache-blocked gemm
-};
-
 /// y(M, w.rows) = x(M, w.cols) @ w^T + bias, or y += with accumulate. bias may be null.
-void matmul(const WeightMatrix& w, const float* bias, const float* x, int M, float* y, bool accumulate,
-            RowKind kind);
+/// Each row's result depends only on that row (never on M or the other rows), which is what
+/// makes generation give the same tokens at any batch size, cached or not.
+void matmul(const WeightMatrix& w, const float* bias, const float* x, int M, float* y, bool accumulate);
 
 /// Views of one transformer block's weights. Bias pointers are null for bias=false models.
 struct LayerWeights {
@@ -81,7 +77,7 @@ struct LoadOptions {
   /// (fewer TLB misses while streaming the weights: ~10% faster decode; the file is read once,
   /// page by page, so peak memory stays at one copy).
   bool mmap = true;
-  /// Storage of the Linear weights and the LM head, converted from f32 at load time
+  /// Storage of the Linear weights and the LM head, repacked from f32 at load time
   /// (Q8 needs n_embd % 32 == 0). Embeddings, LayerNorms and biases stay f32.
   WeightType weights = WeightType::F32;
 };
@@ -118,8 +114,8 @@ class InferenceModel {
   const WeightMatrix& lm_head() const { return lm_head_; }
   /// The tokenizer saved with the model, or null.
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
-  /// Bytes of all weights the engine reads (f32 tensors plus converted matrices; with bf16
-  /// or q8 the tied LM head is counted apart from the f32 token embedding).
+  /// Bytes of all weights the engine reads (f32 tensors plus repacked matrices; the tied LM
+  /// head is a repacked copy, counted apart from the f32 token embedding).
   size_t weight_bytes() const { return weight_bytes_; }
   /// Storage type of the Linear weights and the LM head.
   WeightType weight_type() const { return weight_type_; }
@@ -142,6 +138,7 @@ class InferenceModel {
   WeightMatrix lm_head_;
   size_t weight_bytes_ = 0;
   WeightType weight_type_ = WeightType::F32;
+  std::vector<std::unique_ptr<kernels::F32Matrix>> f32_;    // repacked matrices (weights f32)
   std::vector<std::unique_ptr<kernels::Bf16Matrix>> bf16_;  // converted matrices (weights bf16)
   std::vector<std::unique_ptr<kernels::Q8Matrix>> q8_;      // converted matrices (weights q8)
   struct HugePages;                        // private memory of copied weights
