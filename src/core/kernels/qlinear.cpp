@@ -3,7 +3,6 @@
 #include "core/kernels/qlinear.h"
 
 #include <omp.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.h"
 #include "core/error.h"
 #include "core/half.h"
 
@@ -28,18 +28,9 @@ namespace {
 constexpr int kQ8ChunkBytes = 64;                   // one vpdpbusd operand: 16 rows x 4 values
 constexpr int kQ8GroupBlockBytes = 16 * kQ8Block;   // one group (16 rows) x one block (32 values)
 
-// Zeroed 64-byte-aligned storage of at least n bytes. Large matrices are 2 MiB aligned and
-// advised to use transparent huge pages: decode streams every weight once per token, and
-// 4 KiB pages would cost a TLB miss every 4 KiB (~10% of decode speed measured here).
+// Zeroed storage of at least n bytes (huge-page advised when large: core/buffer.h).
 detail::AlignedBytes allocate_bytes(size_t n) {
-  constexpr size_t kHuge = 2u << 20;
-  const size_t align = n >= kHuge ? kHuge : 64;
-  const size_t bytes = std::max<size_t>((n + align - 1) / align * align, align);
-  void* p = std::aligned_alloc(align, bytes);
-  if (p == nullptr) throw std::bad_alloc();
-  if (align == kHuge) ::madvise(p, bytes, MADV_HUGEPAGE);  // advice only: plain pages if refused
-  std::memset(p, 0, bytes);
-  return detail::AlignedBytes(static_cast<uint8_t*>(p));
+  return detail::AlignedBytes(static_cast<uint8_t*>(allocate_zeroed(n)));
 }
 
 int groups_of(int rows) { return (rows + kQRowGroup - 1) / kQRowGroup; }
