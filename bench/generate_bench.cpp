@@ -1,7 +1,6 @@
 #include "generate_bench.h"
 
 #include <omp.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -30,10 +29,24 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
+// Peak resident memory (VmHWM) since the last reset_peak_rss(), in MB.
 double peak_rss_mb() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss / 1024.0;  // Linux reports KiB
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  double kib = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::strncmp(line, "VmHWM:", 6) == 0) kib = std::atof(line + 6);
+  std::fclose(f);
+  return kib * 1024 / 1e6;
+}
+
+// Resets the peak to the current RSS (Linux >= 4.0), so each precision reports its own.
+void reset_peak_rss() {
+  if (FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
+    std::fputs("5", f);
+    std::fclose(f);
+  }
 }
 
 std::vector<int32_t> random_tokens(int n, int vocab, uint64_t seed) {
@@ -93,29 +106,31 @@ double time_decode(ForwardPass& pass, const KVCache& filled, int pos, int B, int
   return (double)B * (steps - 1) / seconds_since(t0);
 }
 
-// Prefill tok/s of B prompts of P tokens through a scheduler (prefill budget P per step).
+// Prefill tok/s of B prompts of P tokens through a scheduler (prefill budget P per step);
+// adds the scheduler's cache and workspace bytes to *held.
 double time_batch_prefill(std::shared_ptr<const InferenceModel> model, const std::vector<int32_t>& prompt, int B,
-                          int context) {
+                          int context, size_t* held) {
   Scheduler s(std::move(model), {B, (int)prompt.size(), context});
   GenerationParams p;
   p.max_tokens = 1;
   for (int b = 0; b < B; b++) s.submit(prompt, p);
   const auto t0 = Clock::now();
   s.run();
-  return (double)B * prompt.size() / seconds_since(t0);
+  const double tok_s = (double)B * prompt.size() / seconds_since(t0);
+  *held += s.cache_bytes() + s.forward().workspace_bytes();
+  return tok_s;
 }
 
 // Everything the benchmark measured for one weight precision.
 struct Results {
   int P = 0, G = 0, D = 0, R = 0;  // prompt, generated, decode-context and no-cache context tokens
   double prefill_tok_s = 0, recompute_tok_s = 0, cached_tok_s = 0, rss_mb = 0;
+  size_t peak_kv = 0, peak_workspace = 0;  // the most KV cache / activation memory held at once
   std::vector<DecodeRun> runs;
 };
 
 void print_table(const InferenceModel& model, const Results& r) {
   const GPTConfig& c = model.config();
-  size_t max_cache = 0;
-  for (const DecodeRun& d : r.runs) max_cache = std::max(max_cache, d.cache_bytes);
   std::printf("model: L%d H%d C%d V%d T%d, %s weights %.1f MB%s; %d threads, %s\n", c.n_layer, c.n_head, c.n_embd,
               c.vocab_size, c.block_size, to_string(model.weight_type()), model.weight_bytes() / 1e6,
               model.mapped() ? " (mapped)" : "", num_threads(), kernels::isa_name(kernels::active_isa()).c_str());
@@ -130,8 +145,9 @@ void print_table(const InferenceModel& model, const Results& r) {
   }
   std::printf("decode at %d tokens of context: no cache %.2f tok/s, KV cache %.2f tok/s (%.1fx)\n", r.R,
               r.recompute_tok_s, r.cached_tok_s, r.cached_tok_s / r.recompute_tok_s);
-  std::printf("peak RSS %.0f MB (weights %.0f MB + largest KV caches %.0f MB)\n", r.rss_mb, model.weight_bytes() / 1e6,
-              max_cache / 1e6);
+  const double held = (model.weight_bytes() + r.peak_kv + r.peak_workspace) / 1e6;
+  std::printf("peak RSS %.0f MB = %.2f x (weights %.0f MB + KV caches held at once %.0f MB + workspace %.0f MB)\n",
+              r.rss_mb, r.rss_mb / held, model.weight_bytes() / 1e6, r.peak_kv / 1e6, r.peak_workspace / 1e6);
 }
 
 // The measurements of one precision, as an element of the JSON line's "precisions".
@@ -152,7 +168,9 @@ nlohmann::json results_json(const InferenceModel& model, const Results& r) {
           {"prefill_tok_per_s", r.prefill_tok_s},
           {"runs", runs},
           {"recompute", recompute},
-          {"max_rss_mb", r.rss_mb}};
+          {"max_rss_mb", r.rss_mb},
+          {"peak_kv_mb", r.peak_kv / 1e6},
+          {"peak_workspace_mb", r.peak_workspace / 1e6}};
 }
 
 // Runs the three measurements (see generate_bench.h) on one loaded model.
@@ -178,11 +196,18 @@ Results measure(const GenerateBenchOptions& o, std::shared_ptr<const InferenceMo
   // 2. Decode (and batch prefill) per batch size, every cache a copy of one holding D tokens.
   KVCache decode_cache(c, r.D + r.G);
   if (r.D > 0) time_prefill(pass, decode_cache, random_tokens(r.D, c.vocab_size, 44));
+  const size_t base_kv = cache.bytes() + decode_cache.bytes();  // held throughout
   for (int B : o.batches) {
     DecodeRun run;
     run.batch = B;
     run.tok_per_s = time_decode(pass, decode_cache, r.D, B, r.G, &run.cache_bytes);
-    if ((long)B * r.P <= o.max_prefill) run.prefill_tok_per_s = time_batch_prefill(model, prompt, B, r.P + r.G);
+    r.peak_kv = std::max(r.peak_kv, base_kv + run.cache_bytes);
+    if ((long)B * r.P <= o.max_prefill) {
+      size_t sched = 0;  // its caches and its own forward workspace
+      run.prefill_tok_per_s = time_batch_prefill(model, prompt, B, r.P + r.G, &sched);
+      r.peak_kv = std::max(r.peak_kv, base_kv + (size_t)B * kv_cache_bytes(c, r.P + r.G));
+      r.peak_workspace = std::max(r.peak_workspace, sched - (size_t)B * kv_cache_bytes(c, r.P + r.G));
+    }
     if (!o.json_only) std::fprintf(stderr, "%s: batch %d: decode %.1f tok/s\n", w, B, run.tok_per_s);
     r.runs.push_back(run);
   }
@@ -195,7 +220,9 @@ Results measure(const GenerateBenchOptions& o, std::shared_ptr<const InferenceMo
   r.recompute_tok_s = 1.0 / median(rt);
   size_t unused = 0;
   r.cached_tok_s = time_decode(pass, rcache, r.R, 1, 8, &unused);  // positions R .. R+7
-  r.rss_mb = peak_rss_mb();  // the process's peak so far (grows with each precision loaded)
+  r.peak_kv = std::max(r.peak_kv, base_kv + rcache.bytes() + unused);
+  r.peak_workspace += pass.workspace_bytes();
+  r.rss_mb = peak_rss_mb();  // since this precision's model was loaded
   return r;
 }
 
@@ -212,6 +239,7 @@ int run_generate_bench(const GenerateBenchOptions& o) {
   nlohmann::json precisions = nlohmann::json::array();
   nlohmann::json head;
   for (WeightType type : types) {
+    reset_peak_rss();
     auto model = InferenceModel::load(o.model, {.mmap = o.mmap, .weights = type});
     const GPTConfig& c = model->config();
     require(c.block_size >= 16, "the model's context is too short for this benchmark (block_size < 16)");

@@ -93,9 +93,10 @@ TEST(GgufModel, F16IsTheF32ModelRoundedOnce) {
   auto ref = InferenceModel::load(dir);
   auto m = InferenceModel::load(export_to(dir, GgufExportType::F16, tmp / "f16.gguf"));
   EXPECT_EQ(m->weight_type(), WeightType::F32);  // widened exactly
-  const float* w = static_cast<const float*>(m->layer(1).fc.data);
-  const float* w0 = static_cast<const float*>(ref->layer(1).fc.data);
-  for (int i = 0; i < 4 * 64 * 64; i++) ASSERT_EQ(w[i], fp16_to_float(float_to_fp16(w0[i]))) << i;
+  std::vector<float> w(4 * 64 * 64), w0(w.size());
+  static_cast<const kernels::F32Matrix*>(m->layer(1).fc.data)->to_f32(w.data());
+  static_cast<const kernels::F32Matrix*>(ref->layer(1).fc.data)->to_f32(w0.data());
+  for (size_t i = 0; i < w.size(); i++) ASSERT_EQ(w[i], fp16_to_float(float_to_fp16(w0[i]))) << i;
   EXPECT_EQ(std::vector<float>(m->wte(), m->wte() + 100 * 64), std::vector<float>(ref->wte(), ref->wte() + 100 * 64));
   const std::vector<int32_t> tokens = some_tokens(24, 100, 4);
   const std::vector<float> a = engine_logits(ref, tokens), b = engine_logits(m, tokens);
@@ -123,8 +124,9 @@ TEST(GgufModel, RequestedTypesConvertFromTheStoredOne) {
   EXPECT_EQ(q8_as_f32->weight_type(), WeightType::F32);
   std::vector<float> dq(192 * 64);
   static_cast<const kernels::Q8Matrix*>(q8_native->layer(0).qkv.data)->to_f32(dq.data());
-  const float* w = static_cast<const float*>(q8_as_f32->layer(0).qkv.data);
-  EXPECT_EQ(std::vector<float>(w, w + dq.size()), dq);
+  std::vector<float> w(dq.size());
+  static_cast<const kernels::F32Matrix*>(q8_as_f32->layer(0).qkv.data)->to_f32(w.data());
+  EXPECT_EQ(w, dq);
   // bf16 <-> q8 go through the exact f32 values.
   auto bf16_as_q8 = InferenceModel::load(bf16, {.weights = WeightType::Q8});
   EXPECT_EQ(bf16_as_q8->weight_type(), WeightType::Q8);

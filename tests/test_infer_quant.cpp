@@ -84,12 +84,11 @@ TEST(InferQuant, LogitsCloseToF32AndGreedyChoicesMostlyEqual) {
 TEST(InferQuant, WeightBytesPerPrecision) {
   const GPTConfig c = tiny_config();
   auto g = random_gpt(c, 32);
-  const size_t f32 = InferenceModel::from_gpt(*g)->weight_bytes();
-  EXPECT_EQ(f32, g->num_params() * sizeof(float));
   const size_t C = c.n_embd, matrices = c.n_layer * 12 * C * C;  // qkv 3C^2, proj C^2, fc 4C^2, fcproj 4C^2
-  const size_t rest = f32 - matrices * sizeof(float);             // embeddings, LayerNorms, biases
-  // The tied head is converted too (wte stays f32 for lookups); rows go in groups of 16.
+  const size_t rest = g->num_params() * sizeof(float) - matrices * sizeof(float);  // embeddings, norms, biases
+  // The tied head is repacked too (wte stays f32 for lookups); rows go in groups of 16.
   const size_t head_rows = (c.vocab_size + 15) / 16 * 16;
+  EXPECT_EQ(InferenceModel::from_gpt(*g)->weight_bytes(), rest + 4 * matrices + 4 * head_rows * C);
   EXPECT_EQ(InferenceModel::from_gpt(*g, WeightType::BF16)->weight_bytes(), rest + 2 * matrices + 2 * head_rows * C);
   // q8: one byte per value and a 2-byte scale per 32 values.
   EXPECT_EQ(InferenceModel::from_gpt(*g, WeightType::Q8)->weight_bytes(),

@@ -539,10 +539,14 @@ TEST(VecMath, ShiftedExpHelpersMatchDouble) {
   }
 }
 
-// small_gemm against its reference: row-major and transposed A, overwrite and accumulate,
-// row counts that exercise every tile height and ragged row groups.
-TEST(SmallGemm, MatchesReferenceForBothALayouts) {
-  const int shapes[][3] = {{1, 8, 1}, {5, 16, 7}, {32, 64, 32}, {13, 24, 70}, {64, 32, 32}, {7, 40, 0}};
+// small_gemm against its reference on every ISA path: row-major and transposed A, overwrite
+// and accumulate, row counts that exercise every tile height and ragged row groups, column
+// counts with every tail (N % 64 = 8 .. 56). Every path computes each output as the same
+// chain of FMAs, so the paths agree bit for bit.
+TEST(SmallGemm, MatchesReferenceForBothALayoutsOnEveryPath) {
+  IsaGuard guard;
+  const int shapes[][3] = {{1, 8, 1},   {5, 16, 7},  {32, 64, 32}, {13, 24, 70}, {64, 32, 32},
+                           {7, 40, 0},  {6, 72, 9},  {11, 120, 5}, {32, 128, 64}, {3, 56, 17}};
   for (const auto& sh : shapes) {
     const int M = sh[0], N = sh[1], K = sh[2];
     for (bool trans : {false, true}) {
@@ -552,15 +556,25 @@ TEST(SmallGemm, MatchesReferenceForBothALayouts) {
         auto a = testutil::uniform((size_t)(trans ? K : M) * lda + 8, 11 + M);
         auto b = testutil::uniform((size_t)K * ldb + 8, 12 + N);
         auto c0 = testutil::uniform((size_t)M * ldc, 13 + K);
-        auto got = c0, want = c0;
-        small_gemm(M, N, K, a.data(), a_rs, a_ks, b.data(), ldb, got.data(), ldc, acc);
+        auto want = c0;
         small_gemm_ref(M, N, K, a.data(), a_rs, a_ks, b.data(), ldb, want.data(), ldc, acc);
-        const std::string what = "small_gemm M" + std::to_string(M) + " N" + std::to_string(N) + " K" +
-                                 std::to_string(K) + (trans ? " A^T" : " A") + (acc ? " +=" : " =");
-        testutil::expect_close(what, got.data(), want.data(), got.size(), 1e-5, 1e-5);
-        // Columns N..ldc of C are never touched.
-        for (int i = 0; i < M; i++)
-          for (int j = N; j < ldc; j++) ASSERT_EQ(got[(size_t)i * ldc + j], c0[(size_t)i * ldc + j]) << what;
+        std::vector<float> first;
+        for (Isa isa : supported_isas()) {
+          if (isa == Isa::Scalar) continue;  // small_gemm has AVX2 and AVX-512 paths
+          set_active_isa(isa);
+          auto got = c0;
+          small_gemm(M, N, K, a.data(), a_rs, a_ks, b.data(), ldb, got.data(), ldc, acc);
+          const std::string what = isa_name(isa) + " small_gemm M" + std::to_string(M) + " N" + std::to_string(N) +
+                                   " K" + std::to_string(K) + (trans ? " A^T" : " A") + (acc ? " +=" : " =");
+          testutil::expect_close(what, got.data(), want.data(), got.size(), 1e-5, 1e-5);
+          // Columns N..ldc of C are never touched.
+          for (int i = 0; i < M; i++)
+            for (int j = N; j < ldc; j++) ASSERT_EQ(got[(size_t)i * ldc + j], c0[(size_t)i * ldc + j]) << what;
+          if (first.empty())
+            first = got;
+          else
+            EXPECT_EQ(first, got) << what << ": differs from the AVX2 path";
+        }
       }
     }
   }

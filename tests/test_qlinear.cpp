@@ -26,6 +26,26 @@ using testutil::uniform;
 // --------------------------------------------------------------------------------------
 // Formats.
 
+TEST(QLinearFormat, F32RoundTripsAnyShape) {
+  for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1, 1}, {15, 3}, {16, 16}, {17, 33}, {50, 7}}) {
+    const std::vector<float> w = uniform(static_cast<size_t>(rows) * cols, rows * 100 + cols);
+    const F32Matrix m = F32Matrix::from_f32(w.data(), rows, cols);
+    EXPECT_EQ(m.bytes(), static_cast<size_t>((rows + 15) / 16) * 16 * cols * sizeof(float));
+    std::vector<float> back(w.size());
+    m.to_f32(back.data());
+    EXPECT_EQ(back, w) << rows << "x" << cols;
+    std::vector<float> row(cols);
+    m.row_f32(rows - 1, row.data());
+    EXPECT_EQ(0, std::memcmp(row.data(), &w[static_cast<size_t>(rows - 1) * cols], sizeof(float) * cols));
+    // Padding rows of the last group are zero (kernels read them).
+    const float* p = m.packed();
+    for (int k = 0; k < cols; ++k)
+      for (int r = rows % 16 == 0 ? 16 : rows % 16; r < 16; ++r)
+        ASSERT_EQ(p[(static_cast<size_t>((rows - 1) / 16) * cols + k) * 16 + r], 0.0f);
+  }
+  EXPECT_THROW(F32Matrix::from_f32(nullptr, 0, 4), InvalidArgument);
+}
+
 TEST(QLinearFormat, Bf16RoundsToNearestEven) {
   const float inf = std::numeric_limits<float>::infinity();
   const std::vector<std::pair<float, uint16_t>> cases = {
@@ -194,6 +214,26 @@ void finish_expected(Expected& e, size_t i, double sum, double abs_terms, double
   e.loose[i] = x_err * (1 + 1e-6) + e.tight[i] + 0x1p-23 * std::fabs(e.value[i]);
 }
 
+// f32: one fma chain per output, so the exact sum is within K roundings of it.
+Expected expect_f32(const float* x, const F32Matrix& w, const float* bias, int M, const float* out0) {
+  const int N = w.rows(), K = w.cols();
+  std::vector<float> wf(static_cast<size_t>(N) * K);
+  w.to_f32(wf.data());
+  Expected e{std::vector<double>(static_cast<size_t>(M) * N), {}, {}};
+  e.tight = e.loose = e.value;
+  for (int m = 0; m < M; ++m)
+    for (int n = 0; n < N; ++n) {
+      double sum = 0, abs_terms = 0;
+      for (int k = 0; k < K; ++k) {
+        const double t = static_cast<double>(wf[static_cast<size_t>(n) * K + k]) * x[static_cast<size_t>(m) * K + k];
+        sum += t;
+        abs_terms += std::fabs(t);
+      }
+      finish_expected(e, static_cast<size_t>(m) * N + n, sum, abs_terms, K, 0.0, bias, n, out0);
+    }
+  return e;
+}
+
 Expected expect_bf16(const float* x, const Bf16Matrix& w, const float* bias, int M, const float* out0) {
   const int N = w.rows(), K = w.cols();
   std::vector<float> wf(static_cast<size_t>(N) * K);
@@ -316,6 +356,8 @@ void run_cases(bool q8, const Expect& expect) {
   }
 }
 
+TEST(QLinearForward, F32MatchesReference) { run_cases<F32Matrix>(false, expect_f32); }
+
 TEST(QLinearForward, Bf16MatchesEmulationAndReference) { run_cases<Bf16Matrix>(false, expect_bf16); }
 
 TEST(QLinearForward, Q8MatchesEmulationAndReference) { run_cases<Q8Matrix>(true, expect_q8); }
@@ -358,6 +400,8 @@ void check_invariance() {
     }
   }
 }
+
+TEST(QLinearForward, F32InvariantToBatchThreadsAndIsa) { check_invariance<F32Matrix>(); }
 
 TEST(QLinearForward, Bf16InvariantToBatchThreadsAndIsa) { check_invariance<Bf16Matrix>(); }
 

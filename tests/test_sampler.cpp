@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "infer/sampler.h"
 #include "infer/stop.h"
 
@@ -74,6 +75,33 @@ TEST(SamplerUnits, TopK) {
   EXPECT_EQ(ids_of(c), (std::vector<int32_t>{3, 2, 1}));
   // Ties go to the lower id.
   EXPECT_EQ(ids_of(run_unit(*make_top_k(2), {1, 2, 2, 2})), (std::vector<int32_t>{1, 2}));
+}
+
+// keep_top against a full sort by (logit desc, id asc), with many ties, -inf and any k.
+TEST(SamplerUnits, KeepTopEqualsFullSort) {
+  Rng rng(5);
+  for (int trial = 0; trial < 40; ++trial) {
+    const int V = 1 + static_cast<int>(rng.below(3000));
+    std::vector<float> logits(V);
+    for (float& l : logits) {
+      const uint64_t r = rng.below(10);
+      l = r == 0 ? -INFINITY : r < 5 ? static_cast<float>(rng.below(8)) : rng.uniform() * 10.0f;
+    }
+    std::vector<int32_t> want(V);
+    for (int i = 0; i < V; ++i) want[i] = i;
+    std::sort(want.begin(), want.end(), [&](int32_t a, int32_t b) {
+      return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
+    });
+    for (size_t k : {size_t{1}, size_t{2}, size_t{40}, static_cast<size_t>(V), static_cast<size_t>(V) + 5}) {
+      Candidates c;
+      c.reset(logits);
+      c.keep_top(k);
+      const size_t n = std::min(k, static_cast<size_t>(V));
+      ASSERT_EQ(ids_of(c), std::vector<int32_t>(want.begin(), want.begin() + static_cast<std::ptrdiff_t>(n)))
+          << "V=" << V << " k=" << k;
+      EXPECT_TRUE(c.sorted);
+    }
+  }
 }
 
 TEST(SamplerUnits, TopP) {

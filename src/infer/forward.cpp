@@ -88,16 +88,12 @@ void ForwardPass::ensure_workspace(int rows, int logit_rows, int max_keys) {
 
 const float* ForwardPass::run(std::span<const ForwardChunk> chunks) {
   validate(chunks);
-  // Rows: decode chunks first, then prefill chunks, each in the order given.
+  // Rows: the chunks' tokens in chunk order.
   std::vector<int> row0(chunks.size());
   int rows = 0, logit_rows = 0, max_keys = 1;
-  for (int pass = 0; pass < 2; pass++) {
-    for (size_t i = 0; i < chunks.size(); i++) {
-      if ((chunks[i].kind == RowKind::Decode) != (pass == 0)) continue;
-      row0[i] = rows;
-      rows += chunks[i].n;
-    }
-    if (pass == 0) decode_rows_ = rows;
+  for (size_t i = 0; i < chunks.size(); i++) {
+    row0[i] = rows;
+    rows += chunks[i].n;
   }
   for (const ForwardChunk& ch : chunks) {
     logit_rows += ch.all_logits ? ch.n : ch.want_logits ? 1 : 0;
@@ -126,23 +122,17 @@ void ForwardPass::embed(std::span<const ForwardChunk> chunks, const std::vector<
   }
 }
 
-void ForwardPass::project(const WeightMatrix& w, const float* bias, const float* in, float* out, bool accumulate) {
-  const int D = decode_rows_;
-  matmul(w, bias, in, D, out, accumulate, RowKind::Decode);
-  matmul(w, bias, in + (size_t)D * w.cols, rows_ - D, out + (size_t)D * w.rows, accumulate, RowKind::Prefill);
-}
-
 void ForwardPass::layer(int l, std::span<const ForwardChunk> chunks, const std::vector<int>& row0) {
   const int C = model_->config().n_embd, R = rows_;
   const LayerWeights& w = model_->layer(l);
   layernorm_forward(ln_.data(), mean_.data(), rstd_.data(), x_.data(), w.ln1w, w.ln1b, R, C);
-  project(w.qkv, w.qkvb, ln_.data(), qkv_.data(), false);
+  matmul(w.qkv, w.qkvb, ln_.data(), R, qkv_.data(), false);
   attention(l, chunks, row0);
-  project(w.attproj, w.attprojb, att_.data(), x_.data(), true);  // x += attn(x)
+  matmul(w.attproj, w.attprojb, att_.data(), R, x_.data(), true);  // x += attn(x)
   layernorm_forward(ln_.data(), mean_.data(), rstd_.data(), x_.data(), w.ln2w, w.ln2b, R, C);
-  project(w.fc, w.fcb, ln_.data(), fc_.data(), false);
+  matmul(w.fc, w.fcb, ln_.data(), R, fc_.data(), false);
   gelu_forward(fc_.data(), fc_.data(), (long)R * 4 * C);
-  project(w.fcproj, w.fcprojb, fc_.data(), x_.data(), true);  // x += mlp(x)
+  matmul(w.fcproj, w.fcprojb, fc_.data(), R, x_.data(), true);  // x += mlp(x)
 }
 
 void ForwardPass::attention(int l, std::span<const ForwardChunk> chunks, const std::vector<int>& row0) {
@@ -190,9 +180,7 @@ void ForwardPass::logits(std::span<const ForwardChunk> chunks, const std::vector
   }
   if (j == 0) return;
   layernorm_forward(lnf_.data(), mean_.data(), rstd_.data(), ln_.data(), model_->lnfw(), model_->lnfb(), j, C);
-  // Every logits row goes through the decode path, whatever its chunk was, so a row's
-  // logits never depend on the other rows of the pass.
-  matmul(model_->lm_head(), nullptr, lnf_.data(), j, logits_.data(), false, RowKind::Decode);
+  matmul(model_->lm_head(), nullptr, lnf_.data(), j, logits_.data(), false);
 }
 
 }  // namespace nexus

@@ -5,7 +5,7 @@
 // runs per (sequence, head) against that sequence's KV cache, in parallel. Logits are only
 // computed for the last token of the runs that ask for them.
 //
-// Row layout of a pass: decode runs first (one row each), then prefill runs; R rows in all,
+// Row layout of a pass: the runs' tokens in run order; R rows in all,
 // C = n_embd. Activations: x (R,C) residual stream, ln (R,C), qkv (R,3C), att (R,C),
 // fc (R,4C), then lnf (NL,C) and logits (NL,V) for the NL runs that want logits.
 #include <cstdint>
@@ -51,6 +51,11 @@ class KVCache {
 /// Bytes a KVCache of `capacity` positions takes for `config`.
 size_t kv_cache_bytes(const GPTConfig& config, int capacity);
 
+/// Which attention path a chunk takes: Decode = one new token against its cache (a dot
+/// product per cached position); Prefill = a run of tokens (tiled causal attention). The
+/// weight matmuls treat every row alike.
+enum class RowKind { Decode, Prefill };
+
 /// One run of consecutive tokens of one sequence in a forward pass.
 struct ForwardChunk {
   KVCache* cache = nullptr;         // the sequence's cache; positions [0, pos) are filled
@@ -88,11 +93,9 @@ class ForwardPass {
   void layer(int l, std::span<const ForwardChunk> chunks, const std::vector<int>& row0);
   void attention(int l, std::span<const ForwardChunk> chunks, const std::vector<int>& row0);
   void logits(std::span<const ForwardChunk> chunks, const std::vector<int>& row0);
-  // matmul over the decode rows [0, D) and the prefill rows [D, R) separately.
-  void project(const WeightMatrix& w, const float* bias, const float* in, float* out, bool accumulate);
 
   std::shared_ptr<const InferenceModel> model_;
-  int rows_ = 0, decode_rows_ = 0, logit_rows_ = 0;
+  int rows_ = 0, logit_rows_ = 0;
   FloatBuffer x_, ln_, mean_, rstd_, qkv_, att_, fc_, lnf_, logits_;
   std::vector<FloatBuffer> scratch_;  // attention scratch, one per thread
   long scratch_floats_ = 0;

@@ -47,7 +47,7 @@ std::vector<float> matrix_values(const WeightMatrix& w) {
   else if (w.type == WeightType::Q8)
     static_cast<const kernels::Q8Matrix*>(w.data)->to_f32(out.data());
   else
-    std::copy_n(static_cast<const float*>(w.data), out.size(), out.data());
+    static_cast<const kernels::F32Matrix*>(w.data)->to_f32(out.data());
   return out;
 }
 
@@ -61,7 +61,6 @@ struct ByteStore {
 // rounded with the one rule of each type (Bf16Matrix / Q8Matrix::from_f32, F16C rounding).
 const void* encode_matrix(const WeightMatrix& w, GgufExportType t, ByteStore& store) {
   const size_t n = (size_t)w.rows * w.cols;
-  if (t == GgufExportType::F32 && w.type == WeightType::F32) return w.data;  // borrowed
   if (t == GgufExportType::BF16 && w.type == WeightType::BF16) {
     uint8_t* out = store.make(n * 2);
     static_cast<const kernels::Bf16Matrix*>(w.data)->to_bf16(reinterpret_cast<uint16_t*>(out));

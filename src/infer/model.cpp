@@ -13,7 +13,6 @@
 #include <set>
 
 #include "core/error.h"
-#include "core/kernels/gemv.h"
 #include "core/kernels/linear.h"
 #include "core/kernels/qlinear.h"
 #include "infer/gguf_model.h"
@@ -53,23 +52,20 @@ size_t WeightMatrix::bytes() const {
   switch (type) {
     case WeightType::BF16: return static_cast<const kernels::Bf16Matrix*>(data)->bytes();
     case WeightType::Q8: return static_cast<const kernels::Q8Matrix*>(data)->bytes();
-    default: return (size_t)rows * cols * sizeof(float);
+    default: return static_cast<const kernels::F32Matrix*>(data)->bytes();
   }
 }
 
-void matmul(const WeightMatrix& w, const float* bias, const float* x, int M, float* y, bool accumulate,
-            RowKind kind) {
+void matmul(const WeightMatrix& w, const float* bias, const float* x, int M, float* y, bool accumulate) {
   if (M <= 0) return;
-  // The low-precision kernels give every row the same result at any M (decode or prefill).
-  if (w.type == WeightType::BF16)
-    return kernels::qlinear_forward(y, x, *static_cast<const kernels::Bf16Matrix*>(w.data), bias, M, accumulate);
-  if (w.type == WeightType::Q8)
-    return kernels::qlinear_forward(y, x, *static_cast<const kernels::Q8Matrix*>(w.data), bias, M, accumulate);
-  const float* W = static_cast<const float*>(w.data);
-  if (kind == RowKind::Decode)
-    kernels::gemv(M, w.rows, w.cols, x, w.cols, W, w.cols, bias, y, w.rows, accumulate);
-  else
-    kernels::linear_forward(y, x, W, bias, M, w.cols, w.rows, accumulate);
+  switch (w.type) {
+    case WeightType::BF16:
+      return kernels::qlinear_forward(y, x, *static_cast<const kernels::Bf16Matrix*>(w.data), bias, M, accumulate);
+    case WeightType::Q8:
+      return kernels::qlinear_forward(y, x, *static_cast<const kernels::Q8Matrix*>(w.data), bias, M, accumulate);
+    default:
+      return kernels::qlinear_forward(y, x, *static_cast<const kernels::F32Matrix*>(w.data), bias, M, accumulate);
+  }
 }
 
 InferenceModel::~InferenceModel() = default;
@@ -111,7 +107,12 @@ void InferenceModel::count_weight_bytes() {
   weight_bytes_ = floats * sizeof(float);
   for (const LayerWeights& w : layers_)
     for (const WeightMatrix* m : {&w.qkv, &w.attproj, &w.fc, &w.fcproj}) weight_bytes_ += m->bytes();
-  if (lm_head_.data != wte_) weight_bytes_ += lm_head_.bytes();
+  weight_bytes_ += lm_head_.bytes();  // a repacked copy of the tied token embedding
+}
+
+WeightMatrix InferenceModel::hold(kernels::F32Matrix&& m) {
+  f32_.push_back(std::make_unique<kernels::F32Matrix>(std::move(m)));
+  return WeightMatrix{WeightType::F32, f32_.back().get(), f32_.back()->rows(), f32_.back()->cols()};
 }
 
 WeightMatrix InferenceModel::hold(kernels::Bf16Matrix&& m) {
@@ -125,13 +126,13 @@ WeightMatrix InferenceModel::hold(kernels::Q8Matrix&& m) {
 }
 
 WeightMatrix InferenceModel::converted(const float* w, int rows, int cols, WeightType t) {
-  if (t == WeightType::F32) return WeightMatrix{t, w, rows, cols};
+  if (t == WeightType::F32) return hold(kernels::F32Matrix::from_f32(w, rows, cols));
   if (t == WeightType::BF16) return hold(kernels::Bf16Matrix::from_f32(w, rows, cols));
   return hold(kernels::Q8Matrix::from_f32(w, rows, cols));
 }
 
 void InferenceModel::tie_lm_head(WeightType t) {
-  // The token embedding stays f32 for lookups; a low-precision head is a converted copy.
+  // The token embedding stays f32 for lookups; the head is a repacked copy of it.
   lm_head_ = converted(wte_, config_.vocab_size, config_.n_embd, t);
 }
 
@@ -219,13 +220,13 @@ bool is_gguf_matrix(const std::string& name) {
          name.ends_with(".ffn_up.weight") || name.ends_with(".ffn_down.weight");
 }
 
-// Floats a GGUF load copies into owned memory (what gguf_f32 does not read in place: the f32
-// tensors, and the matrices when kept as f32), each rounded up as HugePages::take does.
+// Floats a GGUF load copies into owned memory (the f32 tensors gguf_f32 does not read in
+// place; matrices are always repacked), each rounded up as HugePages::take does.
 size_t gguf_owned_floats(const GgufFile& f, WeightType t, bool zero_copy) {
   size_t n = 0;
   for (const GgufTensorInfo& ti : f.tensors()) {
     const bool in_place = ti.type == GgmlType::F32 && zero_copy && aligned_to(f.raw(ti).data(), alignof(float));
-    if (!in_place && (t == WeightType::F32 || !is_gguf_matrix(ti.name))) n += ((size_t)ti.numel() + 15) / 16 * 16;
+    if (!in_place && !is_gguf_matrix(ti.name)) n += ((size_t)ti.numel() + 15) / 16 * 16;
   }
   return n;
 }
@@ -249,14 +250,14 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
     used.insert(name);
     return file->f32(name, shape);  // checks dtype and shape
   };
-  // Without mmap, the tensors kept as f32 are read with pread into huge-page memory.
+  // Without mmap, the f32 tensors (not the matrices: those are repacked) are read with pread
+  // into huge-page memory.
   Fd fd;
   uint64_t start = 0;
   if (!options.mmap) {
     const ParameterLayout layout(m->config_);
-    const size_t C = m->config_.n_embd, matrices = 12 * C * C * m->config_.n_layer;  // not copied when converted
-    m->owned_ = std::make_unique<HugePages>(layout.total() - (t == WeightType::F32 ? 0 : matrices) +
-                                            16 * layout.named_tensors().size());
+    const size_t C = m->config_.n_embd, matrices = 12 * C * C * m->config_.n_layer;  // repacked, not copied
+    m->owned_ = std::make_unique<HugePages>(layout.total() - matrices + 16 * layout.named_tensors().size());
     fd.fd = ::open(file->path().c_str(), O_RDONLY | O_CLOEXEC);
     if (fd.fd < 0) throw IoError("cannot open '" + file->path() + "': " + std::strerror(errno));
     start = data_start(fd.fd, file->path());
@@ -269,10 +270,9 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
     read_at(fd.fd, start + ti.begin, dst, ti.nbytes(), file->path());
     return dst;
   };
-  // A converted matrix is read once from the map (or the file's aligned copy), whose pages
-  // are then given back: nothing reads them again.
+  // A matrix is read once from the map to be repacked, and its pages are then given back:
+  // nothing reads them again.
   auto matrix = [&](const std::string& name, int rows, int cols) {
-    if (t == WeightType::F32) return WeightMatrix{t, tensor(name, {rows, cols}), rows, cols};
     const float* src = mapped(name, {rows, cols});
     const WeightMatrix w = m->converted(src, rows, cols, t);
     release_pages(src, (size_t)rows * cols * sizeof(float));
@@ -313,7 +313,6 @@ const float* InferenceModel::gguf_f32(const GgufFile& f, const GgufTensorInfo& i
 
 WeightMatrix InferenceModel::gguf_matrix(const GgufFile& f, const GgufTensorInfo& info, WeightType t, bool zero_copy) {
   const int rows = (int)info.dims[1], cols = (int)info.dims[0];
-  if (t == WeightType::F32) return WeightMatrix{t, gguf_f32(f, info, zero_copy), rows, cols};
   const uint8_t* p = f.raw(info).data();
   WeightMatrix w;
   if (t == WeightType::Q8 && info.type == GgmlType::Q8_0) {
@@ -384,11 +383,11 @@ std::shared_ptr<const InferenceModel> InferenceModel::from_gpt(const GPT& gpt, W
   for (const NamedTensor& t : gpt.layout().named_tensors()) offsets[t.name] = t.offset;
   const float* base = m->owned_->data;
   auto tensor = [&](const std::string& name, const std::vector<int64_t>&) { return base + offsets.at(name); };
-  // A converted matrix's f32 copy is never read again: its pages are freed.
+  // A repacked matrix's f32 copy is never read again: its pages are freed.
   auto matrix = [&](const std::string& name, int rows, int cols) {
     const float* src = base + offsets.at(name);
     const WeightMatrix w = m->converted(src, rows, cols, weights);
-    if (weights != WeightType::F32) release_pages(src, (size_t)rows * cols * sizeof(float));
+    release_pages(src, (size_t)rows * cols * sizeof(float));
     return w;
   };
   m->bind(tensor, matrix);

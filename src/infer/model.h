@@ -5,13 +5,15 @@
 //
 // A model is a directory (model.safetensors + config.json + tokenizer.json) or a GGUF file
 // (infer/gguf_model.h: written by `nexus export`/`nexus quantize`, or a GPT-2 converted by
-// llama.cpp). Weights are memory-mapped where possible (no copy: the page cache is the only
+// llama.cpp). Tensors are memory-mapped where possible (no copy: the page cache is the only
 // copy, and several processes share it); a model built from a training GPT copies its
-// parameters instead. Every weight matrix is read through WeightMatrix and matmul() below,
-// the single place a storage type (f32, bf16, 8-bit blocks) has to be known. The Linear
-// weights and the LM head are kept as stored or converted at load time (LoadOptions::weights);
-// embeddings, LayerNorms and biases are always f32. A converted matrix's source pages are
-// given back to the kernel right away, so resident memory is about weight_bytes().
+// parameters instead. Every Linear weight and the LM head is repacked at load time into the
+// panel layout of core/kernels/qlinear.h, in its storage type (f32, bf16 or 8-bit blocks; as
+// stored or converted, LoadOptions::weights), so decode streams each weight sequentially and
+// prefill needs no per-call packing; embeddings, LayerNorms and biases are always f32 in
+// place. matmul() below is the single place a storage type has to be known. A repacked
+// matrix's source pages are given back to the kernel right away, so resident memory is
+// about weight_bytes().
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -23,6 +25,7 @@
 namespace nexus {
 
 namespace kernels {
+class F32Matrix;
 class Bf16Matrix;
 class Q8Matrix;
 }  // namespace kernels
@@ -46,7 +49,8 @@ std::optional<WeightType> parse_weight_option(const std::string& name);
 /// A weight matrix in PyTorch's Linear layout: rows = output features, cols = input features.
 struct WeightMatrix {
   WeightType type = WeightType::F32;
-  // F32: rows * cols floats, row-major; BF16: a kernels::Bf16Matrix; Q8: a kernels::Q8Matrix.
+  // A kernels::F32Matrix, Bf16Matrix or Q8Matrix (core/kernels/qlinear.h) by type; while a
+  // model is being bound, an F32 matrix briefly points at row-major source floats instead.
   const void* data = nullptr;
   int rows = 0;
   int cols = 0;
@@ -54,17 +58,10 @@ struct WeightMatrix {
   size_t bytes() const;
 };
 
-/// How matmul() treats the rows of x. Each row's result depends only on the row and the
-/// kind, never on how many other rows share the call, which is what makes generation give
-/// the same tokens at any batch size.
-enum class RowKind {
-  Decode,   // few rows (one per sequence): the weights are streamed once (kernels::gemv)
-  Prefill,  // many rows of prompts: packed, cache-blocked gemm
-};
-
 /// y(M, w.rows) = x(M, w.cols) @ w^T + bias, or y += with accumulate. bias may be null.
-void matmul(const WeightMatrix& w, const float* bias, const float* x, int M, float* y, bool accumulate,
-            RowKind kind);
+/// Each row's result depends only on that row (never on M or the other rows), which is what
+/// makes generation give the same tokens at any batch size, cached or not.
+void matmul(const WeightMatrix& w, const float* bias, const float* x, int M, float* y, bool accumulate);
 
 /// Views of one transformer block's weights. Bias pointers are null for bias=false models.
 struct LayerWeights {
@@ -84,10 +81,10 @@ struct LayerWeights {
 
 /// How InferenceModel::load places the weights in memory.
 struct LoadOptions {
-  /// true: map model.safetensors (or the .gguf) and read the f32 weights in place (no copy, shared page cache,
-  /// instant start). false: read them into private memory backed by transparent huge pages
-  /// (fewer TLB misses while streaming the weights: ~10% faster decode; the file is read once,
-  /// page by page, so peak memory stays at one copy).
+  /// true: map model.safetensors (or the .gguf) and read the f32 tensors that are not
+  /// repacked (embeddings, LayerNorms, biases) in place: no copy, shared page cache. false:
+  /// read them into private memory backed by transparent huge pages. The matrices are
+  /// repacked into huge-page memory either way.
   bool mmap = true;
   /// Storage of the Linear weights and the LM head. nullopt: as stored (f32 for a model
   /// directory; for a GGUF file the type of its first attention weight, F16 widened exactly
@@ -118,7 +115,7 @@ class InferenceModel {
   const GPTConfig& config() const { return config_; }
   /// Weights of block l (0 <= l < n_layer).
   const LayerWeights& layer(int l) const { return layers_[l]; }
-  /// Token embedding (V, C); also the LM head when that is tied and f32.
+  /// Token embedding (V, C) (the tied LM head is a repacked copy, lm_head()).
   const float* wte() const { return wte_; }
   /// Position embedding (block_size, C).
   const float* wpe() const { return wpe_; }
@@ -130,8 +127,8 @@ class InferenceModel {
   const WeightMatrix& lm_head() const { return lm_head_; }
   /// The tokenizer saved with the model, or null.
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }
-  /// Bytes of all weights held (f32 tensors plus the matrices in their storage type; an LM
-  /// head stored apart from the f32 token embedding, e.g. bf16 or q8, is counted apart).
+  /// Bytes of all weights held (f32 tensors plus the repacked matrices; the tied LM head is
+  /// a repacked copy, counted apart from the f32 token embedding).
   size_t weight_bytes() const { return weight_bytes_; }
   /// Storage type of the Linear weights and the LM head.
   WeightType weight_type() const { return weight_type_; }
@@ -146,8 +143,8 @@ class InferenceModel {
   // head and weight_bytes_ are left to the caller.
   template <class Tensor, class Matrix>
   void bind(Tensor&& tensor, Matrix&& matrix);
-  // An f32 matrix W(rows, cols) as type t: W itself for F32, else a converted copy kept
-  // alive in bf16_ / q8_. Throws InvalidArgument for Q8 when cols % 32 != 0.
+  // An f32 matrix W(rows, cols) repacked as type t, kept alive in f32_ / bf16_ / q8_.
+  // Throws InvalidArgument for Q8 when cols % 32 != 0.
   WeightMatrix converted(const float* w, int rows, int cols, WeightType t);
   // A GGUF tensor as f32: zero-copy from the map when it is F32, aligned and `zero_copy`,
   // else widened/dequantized into owned_ (and its file pages released).
@@ -155,10 +152,11 @@ class InferenceModel {
   // A GGUF matrix (ggml dims {cols, rows}) as type t: taken as is when stored as t, else
   // converted via its exact f32 values; the file pages of a copied matrix are released.
   WeightMatrix gguf_matrix(const GgufFile& f, const GgufTensorInfo& info, WeightType t, bool zero_copy);
-  // Keeps a low-precision matrix alive in bf16_ / q8_ and returns its view.
+  // Keeps a repacked matrix alive in f32_ / bf16_ / q8_ and returns its view.
+  WeightMatrix hold(kernels::F32Matrix&& m);
   WeightMatrix hold(kernels::Bf16Matrix&& m);
   WeightMatrix hold(kernels::Q8Matrix&& m);
-  // The tied LM head: the token embedding itself (F32) or a converted copy of it.
+  // The tied LM head: a repacked copy of the token embedding.
   void tie_lm_head(WeightType t);
   // Sums what is held into weight_bytes_.
   void count_weight_bytes();
@@ -169,6 +167,7 @@ class InferenceModel {
   WeightMatrix lm_head_;
   size_t weight_bytes_ = 0;
   WeightType weight_type_ = WeightType::F32;
+  std::vector<std::unique_ptr<kernels::F32Matrix>> f32_;    // repacked matrices (weights f32)
   std::vector<std::unique_ptr<kernels::Bf16Matrix>> bf16_;  // converted matrices (weights bf16)
   std::vector<std::unique_ptr<kernels::Q8Matrix>> q8_;      // converted matrices (weights q8)
   struct HugePages;                        // private memory of copied weights

@@ -1,6 +1,7 @@
 #include "infer/sampler.h"
 
 #include <algorithm>
+#include <functional>
 #include <charconv>
 #include <cmath>
 #include <sstream>
@@ -347,7 +348,29 @@ void Candidates::softmax() {
 
 void Candidates::keep_top(size_t k) {
   k = std::min(k, items.size());
-  if (!sorted) std::partial_sort(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(k), items.end(), higher);
+  if (!sorted && k > 0) {
+    // A partial sort of V = 50k structs per token was the costliest step of a draw. First
+    // the k-th highest logit t (a min-heap of k floats: one compare per item once warm),
+    // then the items with logit >= t (k of them, more on ties) move to the front in id
+    // order, and only those are sorted. Every top-k item has logit >= t, so the result is
+    // exactly the partial sort's.
+    std::vector<float> heap;
+    heap.reserve(k);
+    for (const TokenLogit& t : items) {
+      if (heap.size() < k) {
+        heap.push_back(t.logit);
+        std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+      } else if (t.logit > heap.front()) {
+        std::pop_heap(heap.begin(), heap.end(), std::greater<float>());
+        heap.back() = t.logit;
+        std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+      }
+    }
+    const float threshold = heap.front();
+    const auto end = std::stable_partition(items.begin(), items.end(),
+                                           [threshold](const TokenLogit& t) { return t.logit >= threshold; });
+    std::partial_sort(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(k), end, higher);
+  }
   items.resize(k);
   sorted = true;
 }

@@ -13,7 +13,7 @@
 // Determinism: a sequence's tokens depend only on its prompt, its parameters (seed
 // included) and the model, never on the batch it ran in or the thread count: each row is
 // computed by the same kernels with the same arithmetic whatever the other rows (see
-// RowKind in infer/model.h), and each sequence has its own sampler state.
+// matmul() in infer/model.h), and each sequence has its own sampler state.
 //
 // Threads: a Scheduler is driven from one thread (submit, step, cancel, take_finished); the
 // work inside a step uses all OpenMP threads. Several schedulers may share one model.

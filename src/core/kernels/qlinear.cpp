@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/buffer.h"
 #include "core/error.h"
 #include "core/half.h"
 
@@ -26,13 +28,9 @@ namespace {
 constexpr int kQ8ChunkBytes = 64;                   // one vpdpbusd operand: 16 rows x 4 values
 constexpr int kQ8GroupBlockBytes = 16 * kQ8Block;   // one group (16 rows) x one block (32 values)
 
-// Zeroed 64-byte-aligned storage of at least n bytes.
+// Zeroed storage of at least n bytes (huge-page advised when large: core/buffer.h).
 detail::AlignedBytes allocate_bytes(size_t n) {
-  const size_t bytes = (n + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, bytes == 0 ? 64 : bytes);
-  if (p == nullptr) throw std::bad_alloc();
-  std::memset(p, 0, bytes == 0 ? 64 : bytes);
-  return detail::AlignedBytes(static_cast<uint8_t*>(p));
+  return detail::AlignedBytes(static_cast<uint8_t*>(allocate_zeroed(n)));
 }
 
 int groups_of(int rows) { return (rows + kQRowGroup - 1) / kQRowGroup; }
@@ -84,6 +82,41 @@ bool quantize_block(const float* w, uint16_t* d_out, int8_t* q) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------
+// F32Matrix
+
+F32Matrix F32Matrix::from_f32(const float* w, int rows, int cols) {
+  check_shape("F32Matrix::from_f32", rows, cols);
+  F32Matrix m;
+  m.rows_ = rows;
+  m.cols_ = cols;
+  m.bytes_ = static_cast<size_t>(groups_of(rows)) * kQRowGroup * cols * sizeof(float);
+  m.data_ = allocate_bytes(m.bytes_);
+  float* p = m.mutable_packed();
+  const int groups = groups_of(rows);
+  // Group g: (K, 16) = the transpose of rows 16g..16g+15, written sequentially.
+#pragma omp parallel for schedule(static) if ((long)rows * cols >= (1 << 20) && !omp_in_parallel())
+  for (int g = 0; g < groups; ++g) {
+    float* dst = p + static_cast<size_t>(g) * cols * kQRowGroup;
+    const int r_end = std::min(kQRowGroup, rows - g * kQRowGroup);
+    for (int r = 0; r < r_end; ++r) {
+      const float* src = w + static_cast<size_t>(g * kQRowGroup + r) * cols;
+      for (int k = 0; k < cols; ++k) dst[static_cast<size_t>(k) * kQRowGroup + r] = src[k];
+    }
+  }
+  return m;
+}
+
+void F32Matrix::to_f32(float* out) const {
+  for (int n = 0; n < rows_; ++n) row_f32(n, out + static_cast<size_t>(n) * cols_);
+}
+
+void F32Matrix::row_f32(int n, float* out) const {
+  require(n >= 0 && n < rows_, "F32Matrix::row_f32: row " + std::to_string(n) + " out of range");
+  const float* g = packed() + static_cast<size_t>(n / kQRowGroup) * cols_ * kQRowGroup + n % kQRowGroup;
+  for (int k = 0; k < cols_; ++k) out[k] = g[static_cast<size_t>(k) * kQRowGroup];
+}
 
 // ---------------------------------------------------------------------------------------
 // Bf16Matrix
@@ -249,6 +282,11 @@ void forward_ref(float* out, const float* x, const Matrix& w, const float* bias,
 }
 
 }  // namespace
+
+void qlinear_forward_ref(float* out, const float* x, const F32Matrix& w, const float* bias, int M,
+                         bool accumulate) {
+  forward_ref(out, x, w, bias, M, accumulate);
+}
 
 void qlinear_forward_ref(float* out, const float* x, const Bf16Matrix& w, const float* bias, int M,
                          bool accumulate) {

@@ -1,12 +1,15 @@
 #pragma once
-// Low-precision weights for inference: a linear layer's weight W(N,K) (PyTorch layout: N
-// output features, K input features) stored as bfloat16 (Bf16Matrix) or as 8-bit integers
-// with one scale per block of 32 along K (Q8Matrix, the numbers of llama.cpp's Q8_0), and
-// qlinear_forward: out(M,N) = x(M,K) @ W^T + bias for any M (decode M = 1..64 streams each
-// weight once for all rows of x; prefill M = 512 runs the same register-tiled kernels).
+// Inference weights: a linear layer's weight W(N,K) (PyTorch layout: N output features, K
+// input features) repacked for the kernels as float32 (F32Matrix), bfloat16 (Bf16Matrix) or
+// 8-bit integers with one scale per block of 32 along K (Q8Matrix, the numbers of
+// llama.cpp's Q8_0), and qlinear_forward: out(M,N) = x(M,K) @ W^T + bias for any M (decode
+// M = 1..64 streams each weight once for all rows of x; prefill M = 512 runs the same
+// register-tiled kernels, with no per-call packing of W).
 //
 // Arithmetic of the fast paths (identical on every ISA path, so batch size, thread count
 // and CPU do not change a result beyond float summation order of whole blocks):
+//   f32:  each output is one chain of fused multiply-adds over k = 0..K-1 in order, then
+//         + bias, then + out (accumulate): bit-identical at any M, on every path.
 //   bf16: x is rounded to bf16 (round to nearest even) and each product bf16(w)*bf16(x) is
 //         accumulated in f32 (exact products: what AVX512_BF16's vdpbf16ps computes).
 //   q8:   x is quantized per block of 32 to int8 (dx = max|x|/127, qx = round(x/dx)); the
@@ -33,6 +36,34 @@ struct AlignedFreeBytes {
 };
 using AlignedBytes = std::unique_ptr<uint8_t[], AlignedFreeBytes>;
 }  // namespace detail
+
+/// W(N,K) in float32, repacked for the kernels (any K; movable, not copyable).
+/// Packed layout: rows in groups of 16 (the last padded with zero rows); group g holds K
+/// chunks of 64 bytes, chunk k = for r < 16 the value w[16g+r][k]: one zmm FMA operand.
+class F32Matrix {
+ public:
+  F32Matrix() = default;
+  /// Repacks row-major W(rows, cols).
+  static F32Matrix from_f32(const float* w, int rows, int cols);
+  /// N, the number of output features.
+  int rows() const { return rows_; }
+  /// K, the number of input features.
+  int cols() const { return cols_; }
+  /// Writes the row-major values (rows*cols floats).
+  void to_f32(float* out) const;
+  /// Writes row n (cols floats).
+  void row_f32(int n, float* out) const;
+  /// Bytes of packed weights held.
+  size_t bytes() const { return bytes_; }
+  /// Packed data (layout above).
+  const float* packed() const { return reinterpret_cast<const float*>(data_.get()); }
+
+ private:
+  float* mutable_packed() { return reinterpret_cast<float*>(data_.get()); }
+  int rows_ = 0, cols_ = 0;
+  size_t bytes_ = 0;
+  detail::AlignedBytes data_;
+};
 
 /// W(N,K) in bfloat16, repacked for the kernels (any K; movable, not copyable).
 /// Packed layout: rows in groups of 16 (the last padded with zero rows), K padded to even
@@ -123,13 +154,19 @@ void quantize_block_q8(const float* w, uint16_t* d, int8_t* q);
 /// out(M,N) = x(M,K) @ W^T + bias(N), or out += that with accumulate; row-major, contiguous
 /// (N = w.rows(), K = w.cols()); bias may be null; out must not overlap x. Uses all OpenMP
 /// threads outside a parallel region, the calling thread alone inside one.
+void qlinear_forward(float* out, const float* x, const F32Matrix& w, const float* bias, int M,
+                     bool accumulate = false);
+/// The same for bf16 weights (x is rounded to bf16, see above).
 void qlinear_forward(float* out, const float* x, const Bf16Matrix& w, const float* bias, int M,
                      bool accumulate = false);
 /// The same for 8-bit weights (x is quantized per block of 32 on the fly, see above).
 void qlinear_forward(float* out, const float* x, const Q8Matrix& w, const float* bias, int M,
                      bool accumulate = false);
 
-/// Plain reference: W dequantized exactly to f32, x as given, sums in double.
+/// Plain reference: W as stored (dequantized exactly), x as given, sums in double.
+void qlinear_forward_ref(float* out, const float* x, const F32Matrix& w, const float* bias, int M,
+                         bool accumulate = false);
+/// Plain reference for bf16 weights.
 void qlinear_forward_ref(float* out, const float* x, const Bf16Matrix& w, const float* bias, int M,
                          bool accumulate = false);
 /// Plain reference for 8-bit weights (W dequantized exactly, x not quantized, double sums).

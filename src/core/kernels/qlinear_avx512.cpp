@@ -20,10 +20,12 @@ namespace {
 // Tile shapes (measured on Zen4, 2 threads). q8: 6 x 32 for M > 3 (12 int32 + 12 f32
 // accumulators); M <= 3 is bound by memory bandwidth, and 4 groups per tile (4 concurrent
 // weight streams per thread) read ~25% faster than 2. bf16: 6 x 64 (24 accumulators).
-constexpr TileShape kQ8Large{6, 2}, kBf16Large{6, 4};
-constexpr int kQ8SmallM = 3, kQ8SmallNv = 4;
-// Kernels are instantiated for every mr <= kGridMr, nv <= kGridNv.
-constexpr int kGridMr = 6, kGridNv = 4;
+// f32: 8 x 48 (24 accumulators, 3 weight vectors, 1 broadcast): ~10% faster than 6 x 64 at
+// 16 decode rows, equal in prefill; M <= 3 streams 4 groups like q8.
+constexpr TileShape kQ8Large{6, 2}, kBf16Large{6, 4}, kF32Large{8, 3};
+constexpr int kQ8SmallM = 3, kQ8SmallNv = 4, kF32SmallM = 3, kF32SmallNv = 4;
+// Kernels are instantiated for every mr <= kGridMr (f32: kF32GridMr), nv <= kGridNv.
+constexpr int kGridMr = 6, kF32GridMr = 8, kGridNv = 4;
 
 // Writes row i's 16*NV outputs: r = acc (+ bias) (+ out), lanes past n_valid untouched.
 template <int NV>
@@ -93,6 +95,30 @@ void q8_vnni(const Q8Args& a) {
   for (int i = 0; i < MR; ++i) store_row<NV>(a.out + i * a.ldo, accf[i], a.bias, a.n_valid, a.accumulate);
 }
 
+// f32: per k one chunk of 16 rows per group, one broadcast of x per row, MR*NV FMAs.
+template <int MR, int NV>
+void f32_fma(const F32Args& a) {
+  __m512 acc[MR][NV];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+  for (int k = 0; k < a.K; ++k) {
+    __m512 wv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(a.w + v * a.w_stride + k * 16L);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xv = _mm512_set1_ps(a.x[static_cast<long>(k) * MR + i]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(xv, wv[v], acc[i][v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) store_row<NV>(a.out + i * a.ldo, acc[i], a.bias, a.n_valid, a.accumulate);
+}
+
 // bf16 x bf16 with f32 accumulation: one vdpbf16ps per chunk of 16 rows x 2 values.
 template <int MR, int NV>
 void bf16_dp(const Bf16Args& a) {
@@ -118,6 +144,12 @@ void bf16_dp(const Bf16Args& a) {
 }
 
 template <size_t... I>
+F32Kernel f32_pick(int mr, int nv, std::index_sequence<I...>) {
+  static constexpr F32Kernel table[] = {&f32_fma<I / kGridNv + 1, I % kGridNv + 1>...};
+  return table[(mr - 1) * kGridNv + (nv - 1)];
+}
+
+template <size_t... I>
 Q8Kernel q8_pick(int mr, int nv, std::index_sequence<I...>) {
   static constexpr Q8Kernel table[] = {&q8_vnni<I / kGridNv + 1, I % kGridNv + 1>...};
   return table[(mr - 1) * kGridNv + (nv - 1)];
@@ -130,6 +162,13 @@ Bf16Kernel bf16_pick(int mr, int nv, std::index_sequence<I...>) {
 }
 
 }  // namespace
+
+const KernelTable<F32Kernel>& f32_avx512_table() {
+  static const KernelTable<F32Kernel> t{kF32Large, kF32SmallM, kF32SmallNv, [](int mr, int nv) {
+                                          return f32_pick(mr, nv, std::make_index_sequence<kF32GridMr * kGridNv>());
+                                        }};
+  return t;
+}
 
 const KernelTable<Q8Kernel>& q8_avx512_table() {
   static const KernelTable<Q8Kernel> t{kQ8Large, kQ8SmallM, kQ8SmallNv, [](int mr, int nv) {

@@ -12,6 +12,8 @@
 //     dx   float [b][i < mr]            = scale of that block of x        at dx + m0*K/32
 //     corr int32 [b][i < mr]            = -128 * sum of the block's qx    at corr + m0*K/32
 //       (vpdpbusd multiplies the stored q+128 by qx; corr removes the +128 again)
+//   f32 tile:
+//     x    float  [k < K][i < mr]  = x[m0+i][k]                                at x + m0*K
 //   bf16 tile, P = ceil(K/2) pairs:
 //     x    uint32 [j < P][i < mr] = bf16(x[m0+i][2j]) | bf16(x[m0+i][2j+1]) << 16  at x + m0*P
 #include <cstdint>
@@ -36,6 +38,20 @@ struct Q8Args {
   int mr, nv;            // tile shape (the templated SIMD kernels know theirs)
 };
 
+/// One f32 kernel call: x tile (mr rows) times nv weight groups, over all K.
+struct F32Args {
+  const float* w;     // packed chunks of the tile's first group
+  long w_stride;      // floats from one group to the next (K * 16)
+  const float* x;     // x tile, layout above
+  int K;
+  float* out;         // out(m0, n0)
+  long ldo;
+  int n_valid;
+  const float* bias;  // bias + n0, or null
+  bool accumulate;
+  int mr, nv;
+};
+
 /// One bf16 kernel call: x tile (mr rows) times nv weight groups, over all K.
 struct Bf16Args {
   const uint16_t* w;  // packed pairs of the tile's first group
@@ -50,6 +66,7 @@ struct Bf16Args {
   int mr, nv;
 };
 
+using F32Kernel = void (*)(const F32Args&);
 using Q8Kernel = void (*)(const Q8Args&);
 using Bf16Kernel = void (*)(const Bf16Args&);
 
@@ -71,6 +88,8 @@ struct KernelTable {
   TileShape shape(int M) const { return M <= small_m ? TileShape{M, small_nv} : large; }
 };
 
+/// AVX-512F f32 kernels (qlinear_avx512.cpp). Call only when cpu_features().avx512f.
+const KernelTable<F32Kernel>& f32_avx512_table();
 /// AVX512_VNNI q8 kernels (qlinear_avx512.cpp). Call only when cpu_features().avx512vnni.
 const KernelTable<Q8Kernel>& q8_avx512_table();
 /// AVX512_BF16 kernels (qlinear_avx512.cpp). Call only when cpu_features().avx512bf16.

@@ -18,6 +18,7 @@
 #include "core/kernels/matmul.h"
 #include "core/kernels/qlinear.h"
 #include "core/kernels/qlinear_internal.h"
+#include "core/kernels/vecmath.h"
 
 namespace nexus::kernels {
 namespace detail {
@@ -89,6 +90,24 @@ __m256i bf16_round8(__m256 v) {
   const __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF)),
                                             _mm256_set1_epi32(0x7F800000));
   return _mm256_blendv_epi8(rounded, _mm256_and_si256(nan, _mm256_set1_epi32(0xFFFF)), is_nan);
+}
+
+// Writes the f32 tile of rows m0..m0+mr-1 of x(M,K): the (K, mr) transpose, 8 x 8 blocks
+// at a time for the 8-row tiles of prefill.
+void prepare_f32_tile(const float* x, int K, int m0, int mr, float* xt) {
+  xt += static_cast<size_t>(m0) * K;
+  x += static_cast<size_t>(m0) * K;
+  int k0 = 0;
+  if (mr == 8) {
+    for (; k0 + 8 <= K; k0 += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(x + static_cast<size_t>(i) * K + k0);
+      transpose8x8(r);  // r[j] = x[0..7][k0 + j]
+      for (int j = 0; j < 8; ++j) _mm256_storeu_ps(xt + static_cast<size_t>(k0 + j) * 8, r[j]);
+    }
+  }
+  for (int i = 0; i < mr; ++i)
+    for (int k = k0; k < K; ++k) xt[static_cast<size_t>(k) * mr + i] = x[static_cast<size_t>(i) * K + k];
 }
 
 // Writes the bf16 tile of rows m0..m0+mr-1 of x(M,K): np = ceil(K/2) pairs per row.
@@ -167,6 +186,20 @@ void q8_scalar(const Q8Args& a) {
   }
 }
 
+void f32_scalar(const F32Args& a) {
+  for (int v = 0; v < a.nv; ++v) {
+    const float* w = a.w + v * a.w_stride;
+    for (int r = 0; r < group_lanes(a.n_valid, v); ++r) {
+      for (int i = 0; i < a.mr; ++i) {
+        float acc = 0.0f;
+        for (int k = 0; k < a.K; ++k) acc = std::fma(a.x[static_cast<size_t>(k) * a.mr + i], w[k * 16L + r], acc);
+        float* o = a.out + i * a.ldo + 16 * v + r;
+        *o = finish(acc, a.bias ? a.bias + 16 * v : nullptr, r, o, a.accumulate);
+      }
+    }
+  }
+}
+
 void bf16_scalar(const Bf16Args& a) {
   const int mr = a.mr, nv = a.nv;
   for (int v = 0; v < nv; ++v) {
@@ -234,6 +267,24 @@ void q8_avx2(const Q8Args& a) {
              a.accumulate);
 }
 
+template <int MR>
+void f32_avx2(const F32Args& a) {
+  __m256 acc[MR][2];
+  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int k = 0; k < a.K; ++k) {
+    const __m256 w0 = _mm256_load_ps(a.w + k * 16L), w1 = _mm256_load_ps(a.w + k * 16L + 8);
+    for (int i = 0; i < MR; ++i) {
+      const __m256 xv = _mm256_broadcast_ss(a.x + static_cast<size_t>(k) * MR + i);
+      acc[i][0] = _mm256_fmadd_ps(xv, w0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(xv, w1, acc[i][1]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int h = 0; h < 2; ++h)
+      store8(a.out + i * a.ldo + 8 * h, acc[i][h], a.bias ? a.bias + 8 * h : nullptr, std::min(8, a.n_valid - 8 * h),
+             a.accumulate);
+}
+
 // bf16: pairs widened to f32 by shifts (even element) and masks (odd element).
 template <int MR>
 void bf16_avx2(const Bf16Args& a) {
@@ -264,6 +315,17 @@ void bf16_avx2(const Bf16Args& a) {
 // Kernel tables of the scalar and AVX2 paths.
 
 constexpr int kScalarMr = 4;
+
+const KernelTable<F32Kernel>& f32_table(Isa isa) {
+  static const KernelTable<F32Kernel> scalar{{kScalarMr, 1}, 0, 0, [](int, int) -> F32Kernel { return &f32_scalar; }};
+  static const KernelTable<F32Kernel> avx2{{4, 1}, 0, 0, [](int mr, int) {
+                                             static constexpr F32Kernel k[] = {&f32_avx2<1>, &f32_avx2<2>, &f32_avx2<3>,
+                                                                               &f32_avx2<4>};
+                                             return k[mr - 1];
+                                           }};
+  if (isa == Isa::Avx512) return f32_avx512_table();
+  return isa == Isa::Scalar ? scalar : avx2;
+}
 
 const KernelTable<Q8Kernel>& q8_table(Isa isa) {
   static const KernelTable<Q8Kernel> scalar{{kScalarMr, 1}, 0, 0, [](int, int) -> Q8Kernel { return &q8_scalar; }};
@@ -361,6 +423,34 @@ void qlinear_forward(float* out, const float* x, const Q8Matrix& w, const float*
                    .accumulate = accumulate,
                    .mr = mr,
                    .nv = nv};
+    kt.get(mr, nv)(a);
+  };
+  run_tiles(M, N, K, kt.shape(M), prepare, compute);
+}
+
+void qlinear_forward(float* out, const float* x, const F32Matrix& w, const float* bias, int M, bool accumulate) {
+  using namespace detail;
+  check_forward("qlinear_forward", out, x, w.rows(), w.cols(), M);
+  if (M == 0) return;
+  const int N = w.rows(), K = w.cols();
+  const KernelTable<F32Kernel>& kt = f32_table(active_isa());
+  thread_local std::vector<float> x_buf;
+  float* xt = scratch(x_buf, static_cast<size_t>(M) * K);
+  const long w_stride = static_cast<long>(K) * kQRowGroup;
+  auto prepare = [&](int m0, int mr) { prepare_f32_tile(x, K, m0, mr, xt); };
+  auto compute = [&](int m0, int mr, int g0, int nv) {
+    const int n0 = g0 * kQRowGroup;
+    const F32Args a{.w = w.packed() + g0 * w_stride,
+                    .w_stride = w_stride,
+                    .x = xt + static_cast<size_t>(m0) * K,
+                    .K = K,
+                    .out = out + static_cast<size_t>(m0) * N + n0,
+                    .ldo = N,
+                    .n_valid = std::min(N - n0, nv * kQRowGroup),
+                    .bias = bias ? bias + n0 : nullptr,
+                    .accumulate = accumulate,
+                    .mr = mr,
+                    .nv = nv};
     kt.get(mr, nv)(a);
   };
   run_tiles(M, N, K, kt.shape(M), prepare, compute);

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "core/error.h"
+#include "core/kernels/matmul.h"
 
 namespace nexus::kernels {
 
@@ -54,10 +55,16 @@ void small_gemm(int M, int N, int K, const float* a, long a_rs, long a_ks, const
   // group of 2 rows has too few independent FMA chains to hide the latency.
   constexpr int kMaxRows = 6;
   const int groups = (M + kMaxRows - 1) / kMaxRows;
+  const bool avx512 = active_isa() == Isa::Avx512;
   for (int g = 0, i = 0; g < groups; ++g) {
     const int rows = (M - i) / (groups - g) + ((M - i) % (groups - g) != 0);
     const float* ai = a + i * a_rs;
     float* ci = c + i * ldc;
+    if (avx512) {
+      detail::small_gemm_rows_avx512(rows, N, K, ai, a_rs, a_ks, b, ldb, ci, ldc, accumulate);
+      i += rows;
+      continue;
+    }
     int j = 0;
     for (; j + 16 <= N; j += 16) row_group<2>(rows, K, ai, a_rs, a_ks, b + j, ldb, ci + j, ldc, accumulate);
     if (j < N) row_group<1>(rows, K, ai, a_rs, a_ks, b + j, ldb, ci + j, ldc, accumulate);

@@ -14,6 +14,12 @@ namespace nexus::kernels {
 void small_gemm(int M, int N, int K, const float* a, long a_rs, long a_ks, const float* b, long ldb, float* c,
                 long ldc, bool accumulate);
 
+namespace detail {
+/// One group of `rows` (<= 6) rows of small_gemm, AVX-512 path (small_gemm_avx512.cpp).
+void small_gemm_rows_avx512(int rows, int N, int K, const float* a, long a_rs, long a_ks, const float* b, long ldb,
+                            float* c, long ldc, bool accumulate);
+}  // namespace detail
+
 /// Plain reference of small_gemm (double accumulation, any N).
 void small_gemm_ref(int M, int N, int K, const float* a, long a_rs, long a_ks, const float* b, long ldb,
                     float* c, long ldc, bool accumulate);
