@@ -1,5 +1,6 @@
 #include "infer/forward.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -16,6 +17,14 @@
 namespace nexus {
 
 using namespace kernels;
+
+namespace {
+// Asks for [p, p + bytes) in L2 ahead of use (prefetcht1, one request per 64-byte line).
+void prefetch_l2(const void* p, size_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T1);
+}
+}  // namespace
 
 KVCache::KVCache(const GPTConfig& config, int capacity)
     : T_(capacity), NH_(config.n_head), hs_(config.head_size()) {
@@ -153,9 +162,12 @@ void ForwardPass::attention(int l, std::span<const ForwardChunk> chunks, const s
   const int items = (int)chunks.size() * NH;
   double work = 0;  // multiply-adds of QK^T and PV
   for (const ForwardChunk& ch : chunks) work += 2.0 * ch.n * (ch.pos + ch.n) * C;
-  // Tiny passes run on one thread: a fork/join would cost more than the work.
-#pragma omp parallel for schedule(dynamic, 1) if (items > 1 && work >= 1.0e5 && !omp_in_parallel())
-  for (int it = 0; it < items; it++) {
+  // Items (chunk, head) go to threads round-robin, so each thread knows its next item and
+  // pulls that item's cached keys and values towards L2 while it works on this one: a decode
+  // item is two cold blocks of (pos+1, hs) floats, and at 16 streams waiting for each
+  // block's first lines cost more than reading them. Tiny passes run on one thread: a
+  // fork/join would cost more than the work.
+  auto run_item = [&](int it) {
     const ForwardChunk& ch = chunks[it / NH];
     const int h = it % NH, r0 = row0[it / NH];
     float* scratch = scratch_[omp_get_thread_num()].data();
@@ -166,6 +178,21 @@ void ForwardPass::attention(int l, std::span<const ForwardChunk> chunks, const s
       attention_decode_head(y, q, K, hs, V, hs, ch.pos + 1, hs, scratch);
     else
       attention_head_forward(y, C, nullptr, q, 3 * C, K, hs, V, hs, ch.n, ch.pos + ch.n, hs, scratch);
+  };
+  auto prefetch_item = [&](int it) {
+    const ForwardChunk& ch = chunks[it / NH];
+    if (ch.kind != RowKind::Decode) return;
+    const size_t bytes = (size_t)(ch.pos + 1) * hs * sizeof(float);
+    prefetch_l2(ch.cache->keys(l, it % NH), bytes);
+    prefetch_l2(ch.cache->values(l, it % NH), bytes);
+  };
+#pragma omp parallel if (items > 1 && work >= 1.0e5 && !omp_in_parallel())
+  {
+    const int nth = omp_get_num_threads(), tid = omp_get_thread_num();
+    for (int it = tid; it < items; it += nth) {
+      if (it + nth < items) prefetch_item(it + nth);
+      run_item(it);
+    }
   }
 }
 

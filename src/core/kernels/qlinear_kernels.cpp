@@ -92,19 +92,20 @@ __m256i bf16_round8(__m256 v) {
   return _mm256_blendv_epi8(rounded, _mm256_and_si256(nan, _mm256_set1_epi32(0xFFFF)), is_nan);
 }
 
-// Writes the f32 tile of rows m0..m0+mr-1 of x(M,K): the (K, mr) transpose, 8 x 8 blocks
-// at a time for the 8-row tiles of prefill.
+// Writes the f32 tile of rows m0..m0+mr-1 of x(M,K): the (K, mr) transpose, by 8 x 8
+// blocks when mr is a multiple of 8 (prefill's 8-row and batched decode's 16-row tiles).
 void prepare_f32_tile(const float* x, int K, int m0, int mr, float* xt) {
   xt += static_cast<size_t>(m0) * K;
   x += static_cast<size_t>(m0) * K;
   int k0 = 0;
-  if (mr == 8) {
-    for (; k0 + 8 <= K; k0 += 8) {
-      __m256 r[8];
-      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(x + static_cast<size_t>(i) * K + k0);
-      transpose8x8(r);  // r[j] = x[0..7][k0 + j]
-      for (int j = 0; j < 8; ++j) _mm256_storeu_ps(xt + static_cast<size_t>(k0 + j) * 8, r[j]);
-    }
+  if (mr % 8 == 0) {
+    for (; k0 + 8 <= K; k0 += 8)
+      for (int i0 = 0; i0 < mr; i0 += 8) {
+        __m256 r[8];
+        for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(x + static_cast<size_t>(i0 + i) * K + k0);
+        transpose8x8(r);  // r[j] = x[i0..i0+7][k0 + j]
+        for (int j = 0; j < 8; ++j) _mm256_storeu_ps(xt + static_cast<size_t>(k0 + j) * mr + i0, r[j]);
+      }
   }
   for (int i = 0; i < mr; ++i)
     for (int k = k0; k < K; ++k) xt[static_cast<size_t>(k) * mr + i] = x[static_cast<size_t>(i) * K + k];
