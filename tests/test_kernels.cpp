@@ -427,7 +427,8 @@ TEST(AdamW, L2NormAndScale) {
     std::vector<float> x = testutil::normal(n, 800 + n, 3.0f);
     double ss = 0;
     for (float v : x) ss += (double)v * v;
-    EXPECT_NEAR(l2_norm(x.data(), n), std::sqrt(ss), 1e-12 * (1.0 + std::sqrt(ss))) << "n=" << n;
+    // Float partial sums over blocks of 1024 (exact in double would be 1e-12 here).
+    EXPECT_NEAR(l2_norm(x.data(), n), std::sqrt(ss), 1e-6 * (1.0 + std::sqrt(ss))) << "n=" << n;
     std::vector<float> y = x;
     scale_inplace(y.data(), n, 0.37f);
     for (size_t i = 0; i < n; i++) ASSERT_EQ(y[i], x[i] * 0.37f) << "i=" << i;

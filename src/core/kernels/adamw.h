@@ -23,7 +23,7 @@ void adamw_update(float* params, const float* grads, float* m, float* v, size_t 
 /// Plain scalar reference of adamw_update (double arithmetic).
 void adamw_update_ref(float* params, const float* grads, float* m, float* v, size_t n, const AdamWParams& hp);
 
-/// sqrt(sum of squares), accumulated in double.
+/// sqrt(sum of squares): float partial sums over blocks of 1024 values, added in double.
 double l2_norm(const float* x, size_t n);
 
 /// x *= s.

@@ -1,5 +1,6 @@
 #include "core/kernels/crossentropy.h"
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <cmath>
@@ -11,9 +12,16 @@ namespace nexus::kernels {
 namespace {
 // Returns max and log(sum(exp(x - max))) of one row.
 inline void row_logsumexp(const float* x, int V, float* max_out, float* log_sum_out) {
+  // 8 lanes of running maxima (std::fmax is a libm call per element here; NaN logits make
+  // the loss NaN either way).
+  __m256 m8 = _mm256_set1_ps(-INFINITY);
+  int v = 0;
+  for (; v + 8 <= V; v += 8) m8 = _mm256_max_ps(m8, _mm256_loadu_ps(x + v));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, m8);
   float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-  for (int v = 0; v < V; v++) mx = std::fmax(mx, x[v]);
+  for (float l : lanes) mx = l > mx ? l : mx;
+  for (; v < V; v++) mx = x[v] > mx ? x[v] : mx;
   float sum = sum_exp_shifted(x, V, mx);
   *max_out = mx;
   *log_sum_out = std::log(sum);
