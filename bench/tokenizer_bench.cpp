@@ -97,7 +97,7 @@ void bench_training(const std::string& shakespeare, const TokenizerBenchOptions&
   const std::string_view train_text = std::string_view(shakespeare).substr(0, cut);
   const std::string_view val_text = std::string_view(shakespeare).substr(cut);
   if (!o.json_only) std::printf("\ntraining on the tinyshakespeare training split (%zu bytes):\n", cut);
-  for (SplitPattern p : {SplitPattern::kGpt4, SplitPattern::kGpt2}) {
+  for (SplitPattern p : {SplitPattern::kGpt4o, SplitPattern::kGpt4, SplitPattern::kGpt2}) {
     TrainResult r = train(train_text, 2000, p);
     const double bpt = static_cast<double>(val_text.size()) / static_cast<double>(r.tok->encode(val_text).size());
     const std::string key = std::string("train_2k_") + split_pattern_name(p);
@@ -113,7 +113,7 @@ void bench_training(const std::string& shakespeare, const TokenizerBenchOptions&
       std::printf("\ntraining on a %.1f MB corpus (%d license/copyright files + tinyshakespeare repeated):\n",
                   corpus.size() / 1e6, files);
     for (int vocab : {8000, 32000}) {
-      TrainResult r = train(corpus, vocab, SplitPattern::kGpt4);
+      TrainResult r = train(corpus, vocab, kDefaultSplitPattern);
       if (!o.json_only)
         std::printf("  %6d ids: %.2f s (%lld distinct pre-tokens, %d ids reached)\n", vocab, r.seconds,
                     (long long)r.unique, r.tok->vocab_size());

@@ -36,7 +36,7 @@ const nexus::BpeTokenizer& tokenizer() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using nexus::fuzz::check;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  for (nexus::SplitPattern p : {nexus::SplitPattern::kGpt2, nexus::SplitPattern::kGpt4}) {
+  for (nexus::SplitPattern p : nexus::kSplitPatterns) {
     std::string joined;
     for (std::string_view piece : nexus::pretokenize(text, p)) {
       check(!piece.empty());

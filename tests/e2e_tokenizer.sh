@@ -24,6 +24,11 @@ cmp -s "$TMP/val.txt" "$TMP/back.txt" || fail "decode(encode(val)) differs from 
 "$NEXUS" tokenizer train --input "$TMP/train.txt" --vocab-size 800 --out "$TMP/tok2.json" \
   --special-token '<|endoftext|>' >/dev/null
 cmp -s "$TMP/tok.json" "$TMP/tok2.json" || fail "training is not deterministic"
+# The default split pattern is GPT-4o's (o200k): its regex is in the file, --pattern gpt4o changes nothing.
+grep -qF '[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]' "$TMP/tok.json" || fail "the default pattern is not gpt4o"
+"$NEXUS" tokenizer train --input "$TMP/train.txt" --vocab-size 800 --out "$TMP/tok3.json" \
+  --special-token '<|endoftext|>' --pattern gpt4o >/dev/null
+cmp -s "$TMP/tok.json" "$TMP/tok3.json" || fail "--pattern gpt4o differs from the default"
 [[ $(printf 'a<|endoftext|>' | "$NEXUS" tokenizer encode --tokenizer "$TMP/tok.json" --allow-special) == *" 799" ]] ||
   fail "special token not encoded as its id"
 

@@ -110,6 +110,34 @@ TEST(Unicode, CharacterClasses) {
   const CharInfo c = char_at(bad, 0);
   EXPECT_EQ(c.cls, CharClass::kOther);
   EXPECT_EQ(c.len, 1u);
+  EXPECT_EQ(c.sets, 0);
+}
+
+TEST(Unicode, CaseSetsOfGpt4o) {
+  const uint8_t both = kUpperSet | kLowerSet;
+  EXPECT_EQ(case_sets('A'), kUpperSet);
+  EXPECT_EQ(case_sets('z'), kLowerSet);
+  EXPECT_EQ(case_sets('5'), 0);
+  EXPECT_EQ(case_sets('\''), 0);
+  EXPECT_EQ(case_sets(0x00C9), kUpperSet);  // É (Lu)
+  EXPECT_EQ(case_sets(0x00DF), kLowerSet);  // ß (Ll)
+  EXPECT_EQ(case_sets(0x01C5), kUpperSet);  // ǅ (Lt)
+  EXPECT_EQ(case_sets(0x1F88), kUpperSet);  // ᾈ (Lt)
+  EXPECT_EQ(case_sets(0x02B0), both);       // ʰ (Lm)
+  EXPECT_EQ(case_sets(0x00AA), both);       // ª (Lo)
+  EXPECT_EQ(case_sets(0x4E00), both);       // CJK (Lo)
+  EXPECT_EQ(case_sets(0x0301), both);       // combining acute (Mn): in both sets, yet not a letter
+  EXPECT_EQ(char_class(0x0301), CharClass::kOther);
+  EXPECT_EQ(case_sets(0x0903), both);       // Devanagari visarga (Mc)
+  EXPECT_EQ(case_sets(0x20DD), both);       // combining enclosing circle (Me)
+  EXPECT_EQ(case_sets(0x2160), 0);          // roman numeral one (Nl): a number, no case set
+  EXPECT_EQ(case_sets(0x24B6), 0);          // circled A (So)
+  EXPECT_EQ(case_sets(0x10400), kUpperSet); // Deseret capital long I
+  EXPECT_EQ(case_sets(0x10428), kLowerSet);
+  EXPECT_EQ(case_sets(0x017F), kLowerSet);  // ſ
+  EXPECT_EQ(case_sets(0x110000), 0);
+  EXPECT_EQ(char_at("\xC7\x85", 0).sets, kUpperSet);
+  EXPECT_EQ(char_at("a", 0).sets, kLowerSet);
 }
 
 TEST(Pretokenize, Gpt2Rules) {
@@ -144,8 +172,11 @@ TEST(Pretokenize, ThreadSplitsArePretokenBoundaries) {
   Rng rng(11);
   for (int trial = 0; trial < 30; ++trial) {
     std::string text;
-    while (text.size() < 4000) text += random_unicode(rng, 5) + (rng.below(3) ? "x\nY" : "\n\n ") + random_bytes(rng, 4);
-    for (SplitPattern p : {SplitPattern::kGpt2, SplitPattern::kGpt4}) {
+    while (text.size() < 4000) {
+      static const char* seps[] = {"x\nY", "x\nY", ".\n/", "\n\n ", "a\n'S"};
+      text += random_unicode(rng, 5) + seps[rng.below(std::size(seps))] + random_bytes(rng, 4);
+    }
+    for (SplitPattern p : kSplitPatterns) {
       const auto whole = split(text, p);
       std::vector<std::string> joined;
       const std::vector<size_t> cuts = split_for_threads(text, 7);
@@ -231,7 +262,7 @@ TEST(BpeTrain, StopsWhenNoPairIsLeft) {
 
 TEST(BpeRoundTrip, RandomBytesAndUnicode) {
   Rng rng(5);
-  for (SplitPattern p : {SplitPattern::kGpt2, SplitPattern::kGpt4}) {
+  for (SplitPattern p : kSplitPatterns) {
     const BpeTokenizer tok = trained(500, p, {"<|endoftext|>"});
     for (int i = 0; i < 300; ++i) {
       const std::string bytes = random_bytes(rng, rng.below(200));
@@ -249,7 +280,7 @@ TEST(BpeRoundTrip, RandomBytesAndUnicode) {
 
 TEST(BpeFormat, SaveLoadEncodesIdentically) {
   Rng rng(9);
-  for (SplitPattern p : {SplitPattern::kGpt2, SplitPattern::kGpt4}) {
+  for (SplitPattern p : kSplitPatterns) {
     const BpeTokenizer tok = trained(700, p, {"<|endoftext|>", "<pad>"});
     const std::string text = tok.serialize();
     auto loaded = bpe_from_hf_json(json::parse(text), "saved");
@@ -297,9 +328,15 @@ TEST(BpeSpec, MakeAndLoad) {
   auto tok = make_tokenizer("bpe:300", corpus());
   EXPECT_EQ(tok->kind(), "bpe");
   EXPECT_EQ(tok->vocab_size(), 300);
-  EXPECT_EQ(dynamic_cast<BpeTokenizer&>(*tok).data().pattern, SplitPattern::kGpt4);
-  auto g2 = make_tokenizer("bpe:300:gpt2", corpus());
-  EXPECT_EQ(dynamic_cast<BpeTokenizer&>(*g2).data().pattern, SplitPattern::kGpt2);
+  EXPECT_EQ(dynamic_cast<BpeTokenizer&>(*tok).data().pattern, SplitPattern::kGpt4o);  // the default
+  EXPECT_EQ(kDefaultSplitPattern, SplitPattern::kGpt4o);
+  EXPECT_EQ(BpeTrainOptions().pattern, SplitPattern::kGpt4o);
+  for (SplitPattern p : kSplitPatterns) {
+    auto named = make_tokenizer(std::string("bpe:300:") + split_pattern_name(p), corpus());
+    EXPECT_EQ(dynamic_cast<BpeTokenizer&>(*named).data().pattern, p);
+  }
+  EXPECT_EQ(parse_split_pattern("gpt4o"), SplitPattern::kGpt4o);
+  EXPECT_THROW(parse_split_pattern("o200k"), InvalidArgument);
   EXPECT_THROW(make_tokenizer("bpe:abc", corpus()), InvalidArgument);
   EXPECT_THROW(make_tokenizer("bpe:100", corpus()), InvalidArgument);
   EXPECT_THROW(make_tokenizer("bpe:300:gpt3", corpus()), InvalidArgument);

@@ -14,6 +14,7 @@
 #include "tokenizer/bpe.h"
 #include "tokenizer/bpe_train.h"
 #include "tokenizer/hf_json.h"
+#include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -164,7 +165,17 @@ TEST(BpeLoaderErrors, MalformedTokenizerJson) {
                                {{{"type", "Split"}, {"pattern", {{"Regex", "\\w+"}}}, {"behavior", "Isolated"}},
                                 {{"type", "ByteLevel"}, {"use_regex", false}}}}};
       },
-      "neither the GPT-2 nor the GPT-4 pattern");
+      "is not the GPT-2, GPT-4 (cl100k) or GPT-4o (o200k) pattern");
+  expect_rejected(  // a known regex whose matches Removed would drop
+      [](json& j) {
+        j["pre_tokenizer"] = {{"type", "Sequence"},
+                              {"pretokenizers",
+                               {{{"type", "Split"},
+                                 {"pattern", {{"Regex", split_pattern_regex(SplitPattern::kGpt4o)}}},
+                                 {"behavior", "Removed"}},
+                                {{"type", "ByteLevel"}, {"use_regex", false}}}}};
+      },
+      "unsupported pre_tokenizer");
 }
 
 TEST(BpeLoaderErrors, FilesNameThemselves) {

@@ -1,8 +1,10 @@
 // GPT-2 exactness: Nexus's byte-level BPE with OpenAI's encoder.json + vocab.bpe must give
 // the ids of OpenAI's encoder.py (tests/golden/gpt2_tokens.json, made by
-// tools/gpt2_reference.py), and its pre-tokenizer must split like the `regex` module.
+// tools/gpt2_reference.py), and its pre-tokenizer must split like the `regex` module under
+// each of the gpt2, gpt4 and gpt4o patterns, whose regular expressions the file records.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -52,12 +54,17 @@ std::string from_hex(const std::string& hex) {
 struct GoldenCase {
   std::string kind, bytes;
   std::vector<int32_t> ids;
-  std::vector<size_t> gpt2_split, gpt4_split;
+  std::vector<size_t> gpt2_split, gpt4_split, gpt4o_split;
 };
+
+const json& golden_doc() {
+  static const json doc = json::parse(read_file(std::string(NEXUS_SOURCE_DIR) + "/tests/golden/gpt2_tokens.json"));
+  return doc;
+}
 
 const std::vector<GoldenCase>& golden() {
   static const std::vector<GoldenCase> cases = [] {
-    const json doc = json::parse(read_file(std::string(NEXUS_SOURCE_DIR) + "/tests/golden/gpt2_tokens.json"));
+    const json& doc = golden_doc();
     std::vector<GoldenCase> out;
     for (const json& c : doc.at("cases")) {
       GoldenCase g;
@@ -66,6 +73,7 @@ const std::vector<GoldenCase>& golden() {
       g.ids = c.at("ids").get<std::vector<int32_t>>();
       g.gpt2_split = c.at("gpt2_split").get<std::vector<size_t>>();
       g.gpt4_split = c.at("gpt4_split").get<std::vector<size_t>>();
+      g.gpt4o_split = c.at("gpt4o_split").get<std::vector<size_t>>();
       out.push_back(std::move(g));
     }
     return out;
@@ -138,10 +146,24 @@ TEST(BpeGpt2, GoldenIdsMatchOpenAI) {
 }
 
 TEST(BpeGpt2, PretokenSplitsMatchRegexModule) {
+  ASSERT_GT(golden().size(), 600u);
+  const auto cased = std::count_if(golden().begin(), golden().end(),
+                                   [](const GoldenCase& c) { return c.kind == "random cased unicode"; });
+  EXPECT_GE(cased, 300);
   for (const GoldenCase& c : golden()) {
     EXPECT_EQ(split_lengths(c.bytes, SplitPattern::kGpt2), c.gpt2_split) << "gpt2 " << c.kind << ": " << show(c.bytes);
     EXPECT_EQ(split_lengths(c.bytes, SplitPattern::kGpt4), c.gpt4_split) << "gpt4 " << c.kind << ": " << show(c.bytes);
+    EXPECT_EQ(split_lengths(c.bytes, SplitPattern::kGpt4o), c.gpt4o_split) << "gpt4o " << c.kind << ": " << show(c.bytes);
   }
+}
+
+// The regular expressions Nexus writes into tokenizer.json are the ones the splits above were
+// made with (tiktoken's cl100k_base and o200k_base for gpt4 and gpt4o).
+TEST(BpeGpt2, PatternRegexesAreTheReferences) {
+  const json& patterns = golden_doc().at("patterns");
+  ASSERT_EQ(patterns.size(), std::size(kSplitPatterns));
+  for (SplitPattern p : kSplitPatterns)
+    EXPECT_EQ(split_pattern_regex(p), patterns.at(split_pattern_name(p)).get<std::string>()) << split_pattern_name(p);
 }
 
 TEST(BpeGpt2, SpecialTokensOnlyWhenAllowed) {

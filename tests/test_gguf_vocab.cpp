@@ -125,13 +125,15 @@ TEST(GgufVocab, CharTokensSpellTheirBytesAndMergeChainsBuildThem) {
 
 TEST(GgufVocab, BpeTokensAndMergesAreTheTokenizersOwn) {
   const std::string corpus = shakespeare(60000);
-  for (SplitPattern pattern : {SplitPattern::kGpt2, SplitPattern::kGpt4}) {
+  const std::map<SplitPattern, std::string> pre = {
+      {SplitPattern::kGpt2, "gpt-2"}, {SplitPattern::kGpt4, "llama-bpe"}, {SplitPattern::kGpt4o, "gpt-4o"}};
+  for (SplitPattern pattern : kSplitPatterns) {
     SCOPED_TRACE(split_pattern_name(pattern));
     const BpeTrainOptions options{.vocab_size = 600, .pattern = pattern, .special_tokens = {"<|endoftext|>"}};
     const BpeTokenizer tok(train_bpe({corpus}, options), "trained");
     const BpeData& d = tok.data();
     const GgufVocab v = gguf_vocab(tok, 640);
-    EXPECT_EQ(v.pre, pattern == SplitPattern::kGpt4 ? "llama-bpe" : "gpt-2");
+    EXPECT_EQ(v.pre, pre.at(pattern));
     ASSERT_EQ(v.merges.size(), d.merges.size());
     for (size_t r = 0; r < d.merges.size(); r++)
       ASSERT_EQ(v.merges[r], bytes_to_byte_level(d.tokens[d.merges[r].first]) + " " +
@@ -143,6 +145,27 @@ TEST(GgufVocab, BpeTokensAndMergesAreTheTokenizersOwn) {
     EXPECT_EQ(v.token_type[600], 5);
     const std::string text = shakespeare(3000) + kMixed;
     EXPECT_EQ(llama_bpe(v, text, pattern, pattern == SplitPattern::kGpt4), tok.encode(text));
+    // Read back from the keys alone (a foreign conversion): the pre name gives the pattern.
+    const std::vector<GgufKV> keys = {{"tokenizer.ggml.model", "gpt2"},
+                                      {"tokenizer.ggml.pre", v.pre},
+                                      {"tokenizer.ggml.tokens", v.tokens},
+                                      {"tokenizer.ggml.token_type", v.token_type},
+                                      {"tokenizer.ggml.merges", v.merges}};
+    const auto back = gguf_tokenizer(GgufFile::from_bytes(gguf_to_bytes(keys, {})), 640);
+    ASSERT_NE(back, nullptr);
+    EXPECT_EQ(dynamic_cast<const BpeTokenizer&>(*back).data().pattern, pattern);
+    EXPECT_EQ(back->encode(text), tok.encode(text));
+  }
+  // llama.cpp's other names for the same regular expressions.
+  for (const auto& [name, pattern] : std::vector<std::pair<std::string, SplitPattern>>{
+           {"llama3", SplitPattern::kGpt4}, {"llama-v3", SplitPattern::kGpt4}, {"llama4", SplitPattern::kGpt4o}}) {
+    const GgufVocab v = gguf_vocab(ByteTokenizer(), 256);
+    const auto back = gguf_tokenizer(
+        GgufFile::from_bytes(gguf_to_bytes({{"tokenizer.ggml.model", "gpt2"}, {"tokenizer.ggml.pre", name},
+                                            {"tokenizer.ggml.tokens", v.tokens}, {"tokenizer.ggml.merges", v.merges}},
+                                           {})),
+        256);
+    EXPECT_EQ(dynamic_cast<const BpeTokenizer&>(*back).data().pattern, pattern) << name;
   }
 }
 

@@ -14,10 +14,12 @@ exactly OpenAI's encoder; for invalid bytes it is the rule Nexus documents (each
 byte is a one-byte "other" symbol).
 
 Each case stores the input (as "text" when it is valid UTF-8, else as "hex"), the GPT-2
-ids, and the byte lengths of its pre-tokens under the gpt2 and gpt4 patterns (computed
-with the `regex` module) so the C++ pre-tokenizer is checked directly too. Random inputs
-only use code points assigned in unicodedata's Unicode version (the C++ tables come from
-it; the regex module may know newer characters).
+ids, and the byte lengths of its pre-tokens under the gpt2, gpt4 (tiktoken cl100k_base) and
+gpt4o (tiktoken o200k_base) patterns (computed with the `regex` module) so the C++
+pre-tokenizer is checked directly too; the file also records the three patterns. Random
+inputs only use code points assigned in unicodedata's Unicode version (the C++ tables come
+from it; the regex module may know newer characters). Use Debian's /usr/bin/python3 and its
+python3-regex: another regex build may split some characters differently.
 """
 import argparse
 import json
@@ -30,6 +32,16 @@ import regex as re
 GPT2_PAT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 GPT4_PAT = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"""
             r"""\s*[\r\n]+|\s+(?!\S)|\s+""")
+# tiktoken's o200k_base (tiktoken_ext/openai_public.py), joined the same way.
+GPT4O_PAT = "|".join([
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""\p{N}{1,3}""",
+    r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+    r"""\s*[\r\n]+""",
+    r"""\s+(?!\S)""",
+    r"""\s+""",
+])
 
 
 # ---- OpenAI's encoder.py (https://github.com/openai/gpt-2/blob/master/src/encoder.py) ----
@@ -132,6 +144,15 @@ FIXED = [
     "def f(x):\n    return x ** 2\n", "{\"key\": [1, 2, 3], \"nested\": {\"a\": null}}",
     "https://example.com/path?q=1&r=two#frag", "user@example.com", "C:\\Program Files\\x", "snake_case camelCase",
     "ALLCAPS MixedCase lowercase", "a" * 100, " " * 50 + "x", "ab" * 60, "!" * 70, "\n" * 30,
+    # For gpt4o's case-aware words, glued contractions and "[\r\n/]*".
+    "HelloWorld", "ALLCaps", "CamelCaseHTTPServer", "XMLHttpRequest", "iPhone", "McDonald's", "CAN'T", "He'S",
+    "she'Ll", "WE'VE", "they'RE", "I'M", "I'd", "don't'", "'s", "'S", "x'ſ", "X'ſ", "ſ'ſ", "rock'n'roll",
+    "ǅemal ǅ ǈ ǋ ǲ", "ǅǅ", "aǅ", "ǅA", "ᾈᾉ ᾈa", "Ǆ ǆ", "ʰʲ ʰa Aʰ Aʰb", "ĀʰĀ", "ⅫⅫ Ⅻa aⅫ",
+    "\u0301", "\u0301ABC", "\u0301abc", "A\u0301B", "AB\u0301", "a\u0301'S", " \u0301", " \u0301A", "!\u0301A",
+    "\u0301\u0302!", "e\u0301\u0302ABC", "ÉCOLE école Élan", "ΣΊΣΥΦΟΣ Σίσυφος", "ՀԱՅ Հայ", "ᲒᲔ გე",
+    "𐐀𐐨 𐐀𐐀 𐐨𐐀", "Ꭰꭰ", "日本Abc", "Abc日本", "ABC日本", "日本ABC", "नमस्ते", "\tHello", "\t\tHello", "\u3000Hi",
+    "a/b", "a / b", "path/to/file", "x.\n/y", ".\n/\n/", "!/\r\n/", " !/", "end:\r\n\r\nNext", "1/2", "http://x.y/z",
+    "'\n's", "x\n'sY", "9'S", " 'll", "\n'll", "a''s", "A'ſ'S",
 ]
 INVALID = [
     b"\xff", b"\xc3", b"abc\xff\xfedef", b"\xe2\x82", b"\xe2\x82abc", b"\xed\xa0\x80", b"\xf4\x90\x80\x80",
@@ -166,6 +187,32 @@ def random_unicode(rng, n):
 
 def random_bytes(rng, n):
     return bytes(rng.choice([rng.randint(0, 255), ord(rng.choice(ASCII_POOL))]) for _ in range(n))
+
+
+CASED_RANGES = [(0xC0, 0x24F), (0x250, 0x2FF), (0x300, 0x36F), (0x370, 0x3FF), (0x400, 0x52F), (0x531, 0x58F),
+                (0x10A0, 0x10FF), (0x13A0, 0x13FF), (0x1C90, 0x1CBF), (0x1E00, 0x1FFF), (0x2100, 0x218F),
+                (0x24B6, 0x24E9), (0x2C00, 0x2C7F), (0xA640, 0xA69F), (0xA720, 0xA7FF), (0xAB70, 0xABBF),
+                (0x10400, 0x1044F), (0x1E900, 0x1E95F), (0x0900, 0x097F), (0x3040, 0x30FF), (0x0E00, 0x0E7F),
+                (0x1D400, 0x1D7FF), (0xFB00, 0xFB06)]
+CASED_PIECES = ["'s", "'S", "'t", "'T", "'re", "'RE", "'Re", "'ve", "'m", "'M", "'ll", "'LL", "'lL", "'d", "'D",
+                "'ſ", "'", "''", " ", " ", "  ", "\n", "\r\n", "\t", "/", "\n/", "!", ".", "5", "123", "\u00a0"]
+
+
+def random_cased(rng, n):
+    """Text that exercises gpt4o: upper/lower/title/modifier letters, marks, contractions."""
+    out = []
+    while len(out) < n:
+        r = rng.random()
+        if r < 0.3:
+            out.append(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+        elif r < 0.55:
+            out.append(rng.choice(CASED_PIECES))
+        else:
+            lo, hi = rng.choice(CASED_RANGES)
+            cp = rng.randint(lo, hi)
+            if assigned(cp):
+                out.append(chr(cp))
+    return "".join(out)
 
 
 def long_text(rng, n):
@@ -209,6 +256,7 @@ def main():
     inputs += [("long random text", long_text(rng, 3000).encode("utf-8")) for _ in range(4)]
     with open(args.shakespeare, "rb") as f:
         inputs.append(("tinyshakespeare first 6000 bytes", f.read(6000)))
+    inputs += [("random cased unicode", random_cased(rng, rng.randint(1, 40)).encode("utf-8")) for _ in range(300)]
 
     cases = []
     for kind, data in inputs:
@@ -220,16 +268,19 @@ def main():
         case["ids"] = enc.encode_bytes(data)
         case["gpt2_split"] = split_lengths(GPT2_PAT, data)
         case["gpt4_split"] = split_lengths(GPT4_PAT, data)
+        case["gpt4o_split"] = split_lengths(GPT4O_PAT, data)
         cases.append(case)
     doc = {
         "about": "GPT-2 token ids from OpenAI's encoder.py algorithm (tools/gpt2_reference.py) with GPT-2's "
-                 "encoder.json + vocab.bpe, and pre-token byte lengths under the gpt2 and gpt4 patterns "
+                 "encoder.json + vocab.bpe, and pre-token byte lengths under the gpt2, gpt4 and gpt4o patterns "
                  f"(python regex module {re.__version__}, unicodedata {unicodedata.unidata_version}). "
                  "Invalid UTF-8 bytes are decoded with surrogateescape: one 'other' symbol per byte.",
+        "patterns": {"gpt2": GPT2_PAT, "gpt4": GPT4_PAT, "gpt4o": GPT4O_PAT},
         "cases": cases,
     }
     with open(args.out, "w", encoding="utf-8") as f:  # one case per line
-        f.write('{"about": ' + json.dumps(doc["about"]) + ',\n"cases": [\n')
+        f.write('{"about": ' + json.dumps(doc["about"]) + ',\n"patterns": ' + json.dumps(doc["patterns"]) +
+                ',\n"cases": [\n')
         f.write(",\n".join(json.dumps(c, ensure_ascii=False) for c in cases))
         f.write("\n]}\n")
     print(f"wrote {args.out}: {len(cases)} cases, {sum(len(c['ids']) for c in cases)} ids")

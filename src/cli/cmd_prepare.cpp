@@ -33,8 +33,8 @@ void register_prepare(CLI::App& app) {
   cmd->add_option("--out", opts->out, "dataset directory to write (train.bin, val.bin, tokenizer.json, meta.json)")
       ->required();
   cmd->add_option("--tokenizer", opts->tokenizer,
-                  "char (distinct characters of the text), byte (256 ids), bpe:N[:gpt2|gpt4] (train a byte-level "
-                  "BPE of N ids on the training split; default pattern gpt4), or PATH (a tokenizer.json, or a "
+                  "char (distinct characters of the text), byte (256 ids), bpe:N[:gpt2|gpt4|gpt4o] (train a "
+                  "byte-level BPE of N ids on the training split; default pattern gpt4o), or PATH (a tokenizer.json, or a "
                   "directory with GPT-2's encoder.json + vocab.bpe)")
       ->capture_default_str();
   cmd->add_option("--val-fraction", opts->val_fraction, "fraction of tokens for validation (the end of the text)")

@@ -11,6 +11,7 @@
 #include "io/atomic_file.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/bpe_train.h"
+#include "tokenizer/pretokenize.h"
 #include "tokenizer/tokenizer.h"
 
 namespace nexus::cli {
@@ -21,7 +22,7 @@ struct TokenizerCommand {
   std::vector<std::string> inputs;
   std::string out;
   int vocab_size = 0;
-  std::string pattern = "gpt4";
+  std::string pattern = split_pattern_name(kDefaultSplitPattern);
   std::vector<std::string> special_tokens;
   std::string tokenizer;
   std::string text;
@@ -130,9 +131,9 @@ void register_tokenizer(CLI::App& app) {
       ->required()
       ->check(CLI::Range(256, 1 << 24));
   train->add_option("--out", c->out, "tokenizer.json to write (Hugging Face format)")->required();
-  train->add_option("--pattern", c->pattern, "pre-tokenizer split pattern")
+  train->add_option("--pattern", c->pattern, "pre-tokenizer split pattern (GPT-2's, GPT-4's cl100k or GPT-4o's o200k)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"gpt2", "gpt4"}));
+      ->check(CLI::IsMember({"gpt2", "gpt4", "gpt4o"}));
   train->add_option("--special-token", c->special_tokens, "a special token such as <|endoftext|> (repeatable)");
   add_threads_option(*train, c->threads);
   train->callback([c] { run_train(*c); });

@@ -8,8 +8,8 @@
 //   gpt2.context_length (block_size), gpt2.embedding_length (C), gpt2.feed_forward_length (4C),
 //   gpt2.block_count, gpt2.attention.head_count, gpt2.attention.layer_norm_epsilon (FLOAT32
 //   1e-5, kernels::kLayerNormEps);
-//   tokenizer.ggml.model "gpt2", tokenizer.ggml.pre ("gpt-2", or "llama-bpe" for a BPE with
-//   Nexus's gpt4 split pattern), tokenizer.ggml.tokens, tokenizer.ggml.token_type (INT32),
+//   tokenizer.ggml.model "gpt2", tokenizer.ggml.pre ("gpt-2", "llama-bpe" for a BPE with
+//   Nexus's gpt4 split pattern, "gpt-4o" for gpt4o), tokenizer.ggml.tokens, tokenizer.ggml.token_type (INT32),
 //   tokenizer.ggml.merges, tokenizer.ggml.add_bos_token false, and bos/eos_token_id when
 //   there is an end-of-text token (see GgufVocab);
 //   nexus.config (the GPTConfig as JSON text), nexus.bias (BOOL), nexus.tokenizer (the
@@ -42,6 +42,11 @@
 //     whole (ignore_merges) where Nexus applies the merges (the same ids unless merging a
 //     token's own bytes does not rebuild it), and its contraction rule does not fold U+017F
 //     'ſ' to 's' as (?i) does;
+//   - gpt4o-pattern BPE ("gpt-4o"): llama.cpp rewrites o200k's two letter sets as "any letter
+//     but a-z" and "any letter but A-Z" and spells the contractions without (?i), so
+//     non-ASCII case changes (e.g. "ÉCOLE", "ǅ", Lm/Lo letters next to capitals), combining
+//     marks and 'ſ' after an apostrophe can split differently (it merges like Nexus: no
+//     ignore_merges);
 //   - characters whose Unicode class (letter, number, space) differs between llama.cpp's
 //     tables and Nexus's (tokenizer/unicode_ranges.inc) split differently;
 //   - a vocabulary without <|endoftext|> and without spare ids has no end-of-text token:

@@ -13,6 +13,7 @@
 #include "tokenizer/bpe.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/char_tokenizer.h"
+#include "tokenizer/pretokenize.h"
 
 namespace nexus {
 namespace {
@@ -44,6 +45,16 @@ void char_vocab(const CharTokenizer& tok, GgufVocab& v) {
   }
 }
 
+// tokenizer.ggml.pre for a split pattern: a name llama.cpp maps to the same regular expression.
+const char* gguf_pre_name(SplitPattern pattern) {
+  switch (pattern) {
+    case SplitPattern::kGpt2: return "gpt-2";
+    case SplitPattern::kGpt4: return "llama-bpe";
+    case SplitPattern::kGpt4o: return "gpt-4o";
+  }
+  throw InvalidArgument("unknown split pattern");
+}
+
 void bpe_vocab(const BpeTokenizer& tok, GgufVocab& v) {
   const BpeData& d = tok.data();
   std::vector<int32_t> added_type(d.tokens.size(), 0);
@@ -54,7 +65,7 @@ void bpe_vocab(const BpeTokenizer& tok, GgufVocab& v) {
     v.token_type.push_back(added_type[id] ? added_type[id] : kNormal);
   }
   for (const auto& [a, b] : d.merges) v.merges.push_back(v.tokens[a] + " " + v.tokens[b]);
-  v.pre = d.pattern == SplitPattern::kGpt4 ? "llama-bpe" : "gpt-2";
+  v.pre = gguf_pre_name(d.pattern);
   const int32_t eot = tok.added_token_id("<|endoftext|>");
   if (eot >= 0) v.eos = static_cast<uint32_t>(eot);
 }
@@ -76,12 +87,15 @@ std::string string_key(const GgufFile& f, const std::string& key) {
   }
 }
 
-// Nexus's split pattern for llama.cpp's pre-tokenizer name.
+// Nexus's split pattern for llama.cpp's pre-tokenizer name (llama.cpp's llama-vocab.cpp maps
+// "llama3", "llama-v3" and "llama-bpe" to its LLAMA3 regex, cl100k's; "gpt-4o" and "llama4"
+// to GPT4O, o200k's).
 SplitPattern pattern_of(const GgufFile& f, const std::string& where) {
   const std::string pre = f.find("tokenizer.ggml.pre") ? string_key(f, "tokenizer.ggml.pre") : "";
   if (pre == "gpt-2") return SplitPattern::kGpt2;
   if (pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3") return SplitPattern::kGpt4;
-  throw FormatError(where + ": pre-tokenizer '" + pre + "' is not one Nexus implements (gpt-2, llama-bpe)");
+  if (pre == "gpt-4o" || pre == "llama4") return SplitPattern::kGpt4o;
+  throw FormatError(where + ": pre-tokenizer '" + pre + "' is not one Nexus implements (gpt-2, llama-bpe, gpt-4o)");
 }
 
 // A byte-level BPE from tokenizer.ggml.tokens / token_type / merges (a llama.cpp conversion).

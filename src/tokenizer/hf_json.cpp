@@ -124,6 +124,17 @@ bool byte_level_pre(const json& p, const std::string& source) {
   return flag(p, "use_regex", true);
 }
 
+// True when a Split yields exactly its regex's matches: behavior Isolated (or absent) with
+// invert false, as Nexus writes it, or Removed with invert true, as some tokenizer.json files
+// converted from tiktoken have it. (The patterns here match every character, so the gaps
+// between matches that Removed drops are empty.)
+bool split_keeps_matches(const json& split) {
+  const json* b = field(split, "behavior");
+  const std::string behavior = b && b->is_string() ? b->get<std::string>() : b ? "" : "Isolated";
+  const bool invert = flag(split, "invert", false);
+  return (behavior == "Isolated" && !invert) || (behavior == "Removed" && invert);
+}
+
 SplitPattern parse_pre_tokenizer(const json& j, const std::string& source) {
   const json* p = field(j, "pre_tokenizer");
   if (!p) fail(source, "no pre_tokenizer: only byte-level BPE (ByteLevel pre-tokenizer) is supported");
@@ -138,15 +149,16 @@ SplitPattern parse_pre_tokenizer(const json& j, const std::string& source) {
     const json& byte_level = p->at("pretokenizers")[1];
     if (type_of(split) == "Split" && type_of(byte_level) == "ByteLevel" && !byte_level_pre(byte_level, source) &&
         split.contains("pattern") && split.at("pattern").is_object() && split.at("pattern").contains("Regex") &&
-        !flag(split, "invert", false)) {
+        split_keeps_matches(split)) {
       const json& re = split.at("pattern").at("Regex");
-      for (SplitPattern sp : {SplitPattern::kGpt2, SplitPattern::kGpt4})
+      for (SplitPattern sp : kSplitPatterns)
         if (re.is_string() && re.get<std::string>() == split_pattern_regex(sp)) return sp;
-      fail(source, "pre_tokenizer Split regex is neither the GPT-2 nor the GPT-4 pattern: " + re.dump());
+      fail(source, "pre_tokenizer Split regex is not the GPT-2, GPT-4 (cl100k) or GPT-4o (o200k) pattern: " +
+                       re.dump());
     }
   }
   fail(source, "unsupported pre_tokenizer " + p->dump().substr(0, 120) +
-                   " (expected ByteLevel, or Sequence[Split(gpt2|gpt4 regex), ByteLevel])");
+                   " (expected ByteLevel, or Sequence[Split(gpt2|gpt4|gpt4o regex, Isolated), ByteLevel])");
 }
 
 void check_model_options(const json& j, const json& model, const std::string& source) {

@@ -8,8 +8,9 @@
 //                   empty or null, byte_fallback false, dropout null; tokens spelled with
 //                   GPT-2's byte-to-character map (tokenizer/byte_level.h)
 //   pre_tokenizer: {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true} (the
-//                   gpt2 pattern), or a Sequence of a Split with the gpt2 or gpt4 regex
-//                   (behavior Isolated) and a ByteLevel with use_regex false
+//                   gpt2 pattern), or a Sequence of a Split with the gpt2, gpt4 or gpt4o
+//                   regex (behavior Isolated, or Removed with invert true) and a ByteLevel
+//                   with use_regex false
 //   normalizer:    absent or null;  decoder: absent, null or ByteLevel
 //   added_tokens:  [{"id": N, "content": "<|endoftext|>", "special": true}, ...]; an added
 //                   token's id may also appear in model.vocab (as in GPT-2's file)

@@ -37,7 +37,7 @@ std::unique_ptr<Tokenizer> char_from_json(const json& j, const std::string& sour
   return std::make_unique<CharTokenizer>(std::move(code_points));
 }
 
-// "bpe:N" or "bpe:N:gpt2|gpt4" -> training options; false if spec is not of that form.
+// "bpe:N" or "bpe:N:gpt2|gpt4|gpt4o" -> training options; false if spec is not of that form.
 bool parse_bpe_spec(const std::string& spec, BpeTrainOptions& o) {
   if (spec.rfind("bpe:", 0) != 0) return false;
   std::string rest = spec.substr(4);
@@ -53,7 +53,7 @@ bool parse_bpe_spec(const std::string& spec, BpeTrainOptions& o) {
   } catch (const std::exception&) {
     used = 0;
   }
-  require(used == rest.size() && used > 0, "bad tokenizer spec '" + spec + "': expected bpe:N or bpe:N:gpt4");
+  require(used == rest.size() && used > 0, "bad tokenizer spec '" + spec + "': expected bpe:N or bpe:N:gpt2|gpt4|gpt4o");
   o.vocab_size = n;
   return true;
 }

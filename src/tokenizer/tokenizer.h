@@ -52,8 +52,8 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 std::unique_ptr<Tokenizer> tokenizer_from_json(const nlohmann::json& j, const std::string& source);
 
 /// Builds a tokenizer for `spec` ("char": vocabulary from `corpus`; "byte": fixed 256 ids;
-/// "bpe:N[:gpt2|gpt4]": a byte-level BPE of N ids trained on `corpus` with that split
-/// pattern, gpt4 by default). Throws InvalidArgument for an unknown spec or a corpus the
+/// "bpe:N[:gpt2|gpt4|gpt4o]": a byte-level BPE of N ids trained on `corpus` with that split
+/// pattern, gpt4o by default). Throws InvalidArgument for an unknown spec or a corpus the
 /// tokenizer cannot use.
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& spec, std::string_view corpus);
 

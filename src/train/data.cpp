@@ -165,7 +165,7 @@ Encoded encode_by_text_split(const std::string& text, const std::string& spec, d
   } else {
     std::error_code ec;
     require(std::filesystem::exists(spec, ec), "unknown tokenizer '" + spec +
-                                                   "' (expected char, byte, bpe:N[:gpt2|gpt4], or the path of a "
+                                                   "' (expected char, byte, bpe:N[:gpt2|gpt4|gpt4o], or the path of a "
                                                    "tokenizer.json or of a directory with encoder.json + vocab.bpe)");
     e.tok = load_tokenizer(spec);
   }

@@ -63,7 +63,7 @@ void save_dataset_meta(const std::string& dir, const DatasetMeta& meta);
 void write_token_file(const std::string& path, std::span<const int32_t> tokens, const std::string& dtype);
 
 /// Tokenizes a text file into out_dir (layout and splits at the top of this header).
-/// tokenizer_spec: "char" (vocabulary from the whole text), "byte", "bpe:N[:gpt2|gpt4]"
+/// tokenizer_spec: "char" (vocabulary from the whole text), "byte", "bpe:N[:gpt2|gpt4|gpt4o]"
 /// (trained on the training text), or the path of a tokenizer file or directory
 /// (load_tokenizer). IoError if the input is unreadable; InvalidArgument if it is empty, too
 /// short to give kMinSplitTokens to each split, val_fraction is not in (0, 1), or the spec
