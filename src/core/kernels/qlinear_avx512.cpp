@@ -105,6 +105,9 @@ void f32_fma(const F32Args& a) {
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
 #pragma GCC unroll 2
   for (int k = 0; k < a.K; ++k) {
+    if (a.next)
+      for (int v = 0; v < a.next_nv; ++v)
+        _mm_prefetch(reinterpret_cast<const char*>(a.next + v * a.w_stride + k * 16L), _MM_HINT_T1);
     __m512 wv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(a.w + v * a.w_stride + k * 16L);

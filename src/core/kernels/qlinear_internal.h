@@ -50,6 +50,9 @@ struct F32Args {
   const float* bias;  // bias + n0, or null
   bool accumulate;
   int mr, nv;
+  const float* next;  // the next weight tile's first group (same layout), prefetched along
+                      // the way into L2; null for none
+  int next_nv;        // groups of that tile
 };
 
 /// One bf16 kernel call: x tile (mr rows) times nv weight groups, over all K.

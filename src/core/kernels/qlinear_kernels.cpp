@@ -433,7 +433,7 @@ void qlinear_forward(float* out, const float* x, const F32Matrix& w, const float
   using namespace detail;
   check_forward("qlinear_forward", out, x, w.rows(), w.cols(), M);
   if (M == 0) return;
-  const int N = w.rows(), K = w.cols();
+  const int N = w.rows(), K = w.cols(), groups = (N + kQRowGroup - 1) / kQRowGroup;
   const KernelTable<F32Kernel>& kt = f32_table(active_isa());
   thread_local std::vector<float> x_buf;
   float* xt = scratch(x_buf, static_cast<size_t>(M) * K);
@@ -441,7 +441,7 @@ void qlinear_forward(float* out, const float* x, const F32Matrix& w, const float
   auto prepare = [&](int m0, int mr) { prepare_f32_tile(x, K, m0, mr, xt); };
   auto compute = [&](int m0, int mr, int g0, int nv) {
     const int n0 = g0 * kQRowGroup;
-    const F32Args a{.w = w.packed() + g0 * w_stride,
+    F32Args f{.w = w.packed() + g0 * w_stride,
                     .w_stride = w_stride,
                     .x = xt + static_cast<size_t>(m0) * K,
                     .K = K,
@@ -451,8 +451,17 @@ void qlinear_forward(float* out, const float* x, const F32Matrix& w, const float
                     .bias = bias ? bias + n0 : nullptr,
                     .accumulate = accumulate,
                     .mr = mr,
-                    .nv = nv};
-    kt.get(mr, nv)(a);
+                    .nv = nv,
+                    .next = nullptr,
+                    .next_nv = 0};
+    // The last row tile over a weight tile (when there are several: the earlier ones have
+    // brought it into L2) pulls the next weight tile into L2, so the next tile's first pass
+    // does not wait on memory.
+    if (m0 + mr == M && m0 > 0 && g0 + nv < groups) {
+      f.next = w.packed() + (g0 + nv) * w_stride;
+      f.next_nv = std::min(nv, groups - g0 - nv);
+    }
+    kt.get(mr, nv)(f);
   };
   run_tiles(M, N, K, kt.shape(M), prepare, compute);
 }
