@@ -2,7 +2,7 @@
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: setup build test demo bench clean
+.PHONY: setup build test demo bench llamacpp clean
 
 setup:
 	@bash scripts/setup.sh
@@ -22,6 +22,12 @@ demo: build
 
 bench: build
 	@bash bench/run_all.sh
+
+# Optional peer: llama.cpp's prebuilt CPU build from the npm package node-llama-cpp (pinned in
+# tools/llamacpp/package-lock.json). With it, `make test` also checks GGUF compatibility
+# (peer_llamacpp_gguf) and bench/generate_vs_llamacpp.sh measures llama.cpp side by side.
+llamacpp:
+	@cd tools/llamacpp && npm ci --no-audit --no-fund
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -10,6 +10,9 @@ M="$TMP/char"
 nexus_ok init --n-layer 2 --n-head 2 --n-embd 32 --block-size 32 --vocab-size 96 --seed 3 --out "$M"
 [[ -f "$M/model.safetensors" && -f "$M/config.json" && -f "$M/tokenizer.json" ]] || fail "init wrote an incomplete model"
 grep -q '"char"' "$M/tokenizer.json" || fail "init with 96 ids should store a char tokenizer"
+# --tokenizer without --vocab-size: the model gets exactly the tokenizer's ids.
+nexus_ok init --n-layer 1 --n-head 1 --n-embd 8 --block-size 8 --tokenizer "$M/tokenizer.json" --out "$TMP/fit"
+grep -q '"vocab_size": 96' "$TMP/fit/config.json" || fail "init --tokenizer should size the vocabulary to the tokenizer"
 
 gen() { "$NEXUS" generate --model "$M" --threads "$THREADS" "$@" 2>/dev/null; }
 field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }

@@ -3,8 +3,8 @@
 //
 // The directory is a normal model directory (model.safetensors, config.json,
 // tokenizer.json). Its tokenizer: --tokenizer PATH copies an existing one (a tokenizer.json,
-// or a folder with GPT-2's encoder.json + vocab.bpe) whose vocabulary must fit the model's;
-// otherwise a byte tokenizer when --vocab-size >= 256 (ids >= 256 then decode to no text),
+// or a folder with GPT-2's encoder.json + vocab.bpe) whose vocabulary must fit the model's
+// (without --vocab-size the model gets exactly the tokenizer's ids); otherwise a byte tokenizer when --vocab-size >= 256 (ids >= 256 then decode to no text),
 // else a character tokenizer over the first vocab-size characters of "\n" + printable ASCII.
 #include <filesystem>
 #include <memory>
@@ -56,7 +56,13 @@ void run_init(const InitCommand& cmd) {
   require(!cmd.out.empty(), "--out is required");
   if (fs::exists(fs::path(cmd.out) / kModelFile) && !cmd.force)
     throw InvalidArgument("'" + cmd.out + "' already holds a model; pass --force to overwrite it");
-  auto tokenizer = init_tokenizer(cmd.tokenizer, config.vocab_size);
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (!cmd.tokenizer.empty() && !cmd.model_flags.given("vocab_size")) {
+    tokenizer = load_tokenizer(cmd.tokenizer);
+    config.vocab_size = tokenizer->vocab_size();
+  } else {
+    tokenizer = init_tokenizer(cmd.tokenizer, config.vocab_size);
+  }
   GPT model(config);
   model.init_weights(cmd.seed);
   fs::create_directories(cmd.out);
@@ -77,7 +83,7 @@ void register_init(CLI::App& app) {
   sub->add_option("--out", cmd->out, "model directory to write")->required();
   sub->add_option("--tokenizer", cmd->tokenizer,
                   "tokenizer to store: a tokenizer.json or a folder with encoder.json + vocab.bpe "
-                  "(default: byte tokenizer if vocab >= 256, else characters)");
+                  "(sets --vocab-size unless given; default: byte tokenizer if vocab >= 256, else characters)");
   sub->add_option("--seed", cmd->seed, "random seed of the weights")->capture_default_str();
   sub->add_flag("--force", cmd->force, "overwrite an existing model in --out");
   sub->callback([cmd] { run_init(*cmd); });
