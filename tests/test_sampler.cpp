@@ -93,13 +93,16 @@ TEST(SamplerUnits, KeepTopEqualsFullSort) {
       return logits[a] != logits[b] ? logits[a] > logits[b] : a < b;
     });
     for (size_t k : {size_t{1}, size_t{2}, size_t{40}, static_cast<size_t>(V), static_cast<size_t>(V) + 5}) {
-      Candidates c;
+      Candidates c, direct;
       c.reset(logits);
       c.keep_top(k);
+      direct.reset_top(logits, k);  // the same without loading all V candidates
       const size_t n = std::min(k, static_cast<size_t>(V));
-      ASSERT_EQ(ids_of(c), std::vector<int32_t>(want.begin(), want.begin() + static_cast<std::ptrdiff_t>(n)))
-          << "V=" << V << " k=" << k;
+      const std::vector<int32_t> top(want.begin(), want.begin() + static_cast<std::ptrdiff_t>(n));
+      ASSERT_EQ(ids_of(c), top) << "V=" << V << " k=" << k;
+      ASSERT_EQ(ids_of(direct), top) << "reset_top: V=" << V << " k=" << k;
       EXPECT_TRUE(c.sorted);
+      EXPECT_TRUE(direct.sorted);
     }
   }
 }
@@ -288,6 +291,27 @@ TEST(SamplerChainTest, DefaultOrder) {
   plain.repeat_penalty = 1.3f;
   plain.repeat_last_n = 0;  // window off: penalties are left out
   EXPECT_EQ(SamplerChain::from_params(plain, 10).names(), (std::vector<std::string>{"draw"}));
+}
+
+// NaN or +inf logits are an error naming the token, whether the chain loads every
+// candidate or (starting with top-k) only the top ones.
+TEST(SamplerChainTest, BadLogitsAreNamed) {
+  for (int top_k : {0, 2}) {
+    SamplerParams p;
+    p.top_k = top_k;
+    SamplerChain chain = SamplerChain::from_params(p, 5);
+    SamplerState st(p, 5, 16);
+    Candidates scratch;
+    for (float bad : {NAN, INFINITY}) {
+      const std::vector<float> logits = {0.5f, 1.0f, 2.0f, bad, -1.0f};
+      try {
+        chain.sample(logits, st, scratch);
+        ADD_FAILURE() << "no error for logit " << bad << " with top_k " << top_k;
+      } catch (const InvalidArgument& e) {
+        EXPECT_NE(std::string(e.what()).find("logit of token 3"), std::string::npos) << e.what();
+      }
+    }
+  }
 }
 
 TEST(SamplerChainTest, PenaltiesComeBeforeTopK) {

@@ -34,6 +34,38 @@ size_t argmax(const Candidates& c) {
   return best;
 }
 
+// The k-th highest of the n values logit(0..n-1), 0 < k <= n: a min-heap of k floats, one
+// compare per value once warm (a partial sort of V = 50k candidates per token was the
+// costliest step of a draw).
+template <class Logit>
+float kth_highest(size_t n, size_t k, const Logit& logit) {
+  std::vector<float> heap;
+  heap.reserve(k);
+  for (size_t i = 0; i < n; ++i) {
+    const float l = logit(i);
+    if (heap.size() < k) {
+      heap.push_back(l);
+      std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+    } else if (l > heap.front()) {
+      std::pop_heap(heap.begin(), heap.end(), std::greater<float>());
+      heap.back() = l;
+      std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+    }
+  }
+  return heap.front();
+}
+
+// Throws InvalidArgument naming the first NaN or +inf logit: NaN would break the sort's
+// ordering, +inf would make the softmax NaN.
+void check_logits(std::span<const float> logits) {
+  bool bad = false;
+  for (const float l : logits) bad |= !(l < INFINITY);  // one vectorizable pass; true for NaN and +inf
+  if (!bad) return;
+  for (size_t i = 0; i < logits.size(); ++i)
+    if (!(logits[i] < INFINITY))
+      throw InvalidArgument("sampler: logit of token " + std::to_string(i) + " is " + fmt(logits[i]));
+}
+
 // Uniform double in [0, 1) with 53 random bits (finer than Rng::uniform's 24).
 double uniform53(Rng& rng) { return static_cast<double>(rng.next_u64() >> 11) * 0x1p-53; }
 
@@ -99,6 +131,7 @@ class TopK final : public SamplerUnit {
   void apply(Candidates& c, SamplerState&) const override {
     if (k_ > 0 && static_cast<size_t>(k_) < c.items.size()) c.keep_top(static_cast<size_t>(k_));
   }
+  size_t keeps_top() const override { return k_ > 0 ? static_cast<size_t>(k_) : 0; }
 
  private:
   int k_;
@@ -318,15 +351,25 @@ std::pair<int32_t, float> parse_logit_bias(std::string_view text) {
 }
 
 void Candidates::reset(std::span<const float> logits) {
+  check_logits(logits);
   items.resize(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) {
-    const float l = logits[i];
-    // NaN would break the sort's ordering; +inf would make the softmax NaN.
-    if (std::isnan(l) || l == INFINITY)
-      throw InvalidArgument("sampler: logit of token " + std::to_string(i) + " is " + fmt(l));
-    items[i] = {static_cast<int32_t>(i), l, 0.0f};
-  }
+  for (size_t i = 0; i < logits.size(); ++i) items[i] = {static_cast<int32_t>(i), logits[i], 0.0f};
   sorted = false;
+  selected = -1;
+}
+
+void Candidates::reset_top(std::span<const float> logits, size_t k) {
+  k = std::min(k, logits.size());
+  if (k == 0) return reset(logits);
+  check_logits(logits);
+  // As keep_top, on the raw logits: only the items at or above the k-th highest are made.
+  const float threshold = kth_highest(logits.size(), k, [&](size_t i) { return logits[i]; });
+  items.clear();
+  for (size_t i = 0; i < logits.size(); ++i)
+    if (logits[i] >= threshold) items.push_back({static_cast<int32_t>(i), logits[i], 0.0f});
+  std::partial_sort(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(k), items.end(), higher);
+  items.resize(k);
+  sorted = true;
   selected = -1;
 }
 
@@ -349,24 +392,10 @@ void Candidates::softmax() {
 void Candidates::keep_top(size_t k) {
   k = std::min(k, items.size());
   if (!sorted && k > 0) {
-    // A partial sort of V = 50k structs per token was the costliest step of a draw. First
-    // the k-th highest logit t (a min-heap of k floats: one compare per item once warm),
-    // then the items with logit >= t (k of them, more on ties) move to the front in id
-    // order, and only those are sorted. Every top-k item has logit >= t, so the result is
-    // exactly the partial sort's.
-    std::vector<float> heap;
-    heap.reserve(k);
-    for (const TokenLogit& t : items) {
-      if (heap.size() < k) {
-        heap.push_back(t.logit);
-        std::push_heap(heap.begin(), heap.end(), std::greater<float>());
-      } else if (t.logit > heap.front()) {
-        std::pop_heap(heap.begin(), heap.end(), std::greater<float>());
-        heap.back() = t.logit;
-        std::push_heap(heap.begin(), heap.end(), std::greater<float>());
-      }
-    }
-    const float threshold = heap.front();
+    // First the k-th highest logit t, then the items with logit >= t (k of them, more on
+    // ties) move to the front in id order, and only those are sorted. Every top-k item has
+    // logit >= t, so the result is exactly a partial sort's.
+    const float threshold = kth_highest(items.size(), k, [&](size_t i) { return items[i].logit; });
     const auto end = std::stable_partition(items.begin(), items.end(),
                                            [threshold](const TokenLogit& t) { return t.logit >= threshold; });
     std::partial_sort(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(k), end, higher);
@@ -452,8 +481,16 @@ SamplerChain SamplerChain::from_params(const SamplerParams& p, int vocab_size) {
 
 int32_t SamplerChain::sample(std::span<const float> logits, SamplerState& state, Candidates& scratch) const {
   require(!logits.empty(), "sampler: empty logits");
-  scratch.reset(logits);
-  for (const auto& u : units_) u->apply(scratch, state);
+  // A chain that starts with top-k (no bias or penalties before it) loads only the top k.
+  const size_t k = units_.front()->keeps_top();
+  size_t first = 0;
+  if (k > 0 && k < logits.size()) {
+    scratch.reset_top(logits, k);
+    first = 1;
+  } else {
+    scratch.reset(logits);
+  }
+  for (size_t i = first; i < units_.size(); ++i) units_[i]->apply(scratch, state);
   if (scratch.selected < 0)
     throw InvalidArgument("sampler chain ended without selecting a token (its last unit must be a draw)");
   return scratch.selected;

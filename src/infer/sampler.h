@@ -100,6 +100,8 @@ struct Candidates {
 
   /// Loads all V logits in id order (unsorted, nothing selected).
   void reset(std::span<const float> logits);
+  /// Same items as reset(logits) then keep_top(k), without loading all V of them.
+  void reset_top(std::span<const float> logits, size_t k);
   /// Sets every p to softmax(logit) over the current items; throws InvalidArgument when every
   /// logit is -inf (all tokens banned) or any is NaN.
   void softmax();
@@ -149,6 +151,9 @@ class SamplerUnit {
   virtual void apply(Candidates& c, SamplerState& state) const = 0;
   /// Sees each token the sequence accepts (after the window recorded it). Default: nothing.
   virtual void accept(int32_t token, SamplerState& state) const {}
+  /// k > 0 when apply() only keeps the k highest logits (top-k): a chain that starts with
+  /// such a unit loads just those candidates (Candidates::reset_top).
+  virtual size_t keeps_top() const { return 0; }
 };
 
 /// Adds fixed biases to chosen token ids (OpenAI's logit_bias; -inf bans a token).
