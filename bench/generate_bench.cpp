@@ -79,7 +79,7 @@ double time_decode(ForwardPass& pass, const KVCache& filled, int pos, int B, int
   const int V = m.config().vocab_size;
   std::vector<std::unique_ptr<KVCache>> caches;
   for (int b = 0; b < B; b++) {
-    caches.push_back(std::make_unique<KVCache>(m.config(), filled.capacity()));
+    caches.push_back(std::make_unique<KVCache>(m.config(), filled.capacity(), filled.type()));
     caches.back()->copy_from(filled);
   }
   *cache_bytes = (size_t)B * filled.bytes();
@@ -109,8 +109,8 @@ double time_decode(ForwardPass& pass, const KVCache& filled, int pos, int B, int
 // Prefill tok/s of B prompts of P tokens through a scheduler (prefill budget P per step);
 // adds the scheduler's cache and workspace bytes to *held.
 double time_batch_prefill(std::shared_ptr<const InferenceModel> model, const std::vector<int32_t>& prompt, int B,
-                          int context, size_t* held) {
-  Scheduler s(std::move(model), {B, (int)prompt.size(), context});
+                          int context, KvType kv, size_t* held) {
+  Scheduler s(std::move(model), {B, (int)prompt.size(), context, kv});
   GenerationParams p;
   p.max_tokens = 1;
   for (int b = 0; b < B; b++) s.submit(prompt, p);
@@ -182,11 +182,12 @@ Results measure(const GenerateBenchOptions& o, std::shared_ptr<const InferenceMo
   r.R = std::min(o.recompute_context, c.block_size - 8);
   r.D = std::min(o.decode_context, c.block_size - r.G);
   ForwardPass pass(model);
+  const KvType kv = parse_kv_type(o.kv_type);
   const std::vector<int32_t> prompt = random_tokens(r.P, c.vocab_size, 42);
   const char* w = to_string(model->weight_type());
 
   // 1. One prompt, one pass (after one untimed warm-up that also touches the mapped weights).
-  KVCache cache(c, r.P);
+  KVCache cache(c, r.P, kv);
   time_prefill(pass, cache, prompt);
   std::vector<double> t;
   for (int k = 0; k < o.repetitions; k++) t.push_back(time_prefill(pass, cache, prompt));
@@ -194,7 +195,7 @@ Results measure(const GenerateBenchOptions& o, std::shared_ptr<const InferenceMo
   if (!o.json_only) std::fprintf(stderr, "%s: prefill %d tokens: %.1f tok/s\n", w, r.P, r.prefill_tok_s);
 
   // 2. Decode (and batch prefill) per batch size, every cache a copy of one holding D tokens.
-  KVCache decode_cache(c, r.D + r.G);
+  KVCache decode_cache(c, r.D + r.G, kv);
   if (r.D > 0) time_prefill(pass, decode_cache, random_tokens(r.D, c.vocab_size, 44));
   const size_t base_kv = cache.bytes() + decode_cache.bytes();  // held throughout
   for (int B : o.batches) {
@@ -204,16 +205,16 @@ Results measure(const GenerateBenchOptions& o, std::shared_ptr<const InferenceMo
     r.peak_kv = std::max(r.peak_kv, base_kv + run.cache_bytes);
     if ((long)B * r.P <= o.max_prefill) {
       size_t sched = 0;  // its caches and its own forward workspace
-      run.prefill_tok_per_s = time_batch_prefill(model, prompt, B, r.P + r.G, &sched);
-      r.peak_kv = std::max(r.peak_kv, base_kv + (size_t)B * kv_cache_bytes(c, r.P + r.G));
-      r.peak_workspace = std::max(r.peak_workspace, sched - (size_t)B * kv_cache_bytes(c, r.P + r.G));
+      run.prefill_tok_per_s = time_batch_prefill(model, prompt, B, r.P + r.G, kv, &sched);
+      r.peak_kv = std::max(r.peak_kv, base_kv + (size_t)B * kv_cache_bytes(c, r.P + r.G, kv));
+      r.peak_workspace = std::max(r.peak_workspace, sched - (size_t)B * kv_cache_bytes(c, r.P + r.G, kv));
     }
     if (!o.json_only) std::fprintf(stderr, "%s: batch %d: decode %.1f tok/s\n", w, B, run.tok_per_s);
     r.runs.push_back(run);
   }
 
   // 3. No cache: every token re-runs R tokens of context; cached decode at the same context.
-  KVCache rcache(c, r.R + 8);
+  KVCache rcache(c, r.R + 8, kv);
   const std::vector<int32_t> context = random_tokens(r.R, c.vocab_size, 43);
   std::vector<double> rt;
   for (int k = 0; k < o.recompute_tokens; k++) rt.push_back(time_prefill(pass, rcache, context));
@@ -253,7 +254,8 @@ int run_generate_bench(const GenerateBenchOptions& o) {
             {"cpu", cpu_description()},
             {"prompt_tokens", r.P},
             {"gen_tokens", r.G},
-            {"decode_context", r.D}};
+            {"decode_context", r.D},
+            {"kv_type", o.kv_type}};
   }
   head["precisions"] = precisions;
   std::printf("%s\n", head.dump().c_str());

@@ -30,6 +30,7 @@ struct GenerateBenchOptions {
   int threads = 0;
   bool mmap = true;                   // weights mapped (true) or read into huge pages
   std::vector<std::string> weights{"f32", "bf16", "q8"};  // precisions measured, in order
+  std::string kv_type = "f32";        // KV cache element type (f32 or f16)
   bool json_only = false;
 };
 

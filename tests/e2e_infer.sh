@@ -17,6 +17,10 @@ grep -q '"vocab_size": 96' "$TMP/fit/config.json" || fail "init --tokenizer shou
 gen() { "$NEXUS" generate --model "$M" --threads "$THREADS" "$@" 2>/dev/null; }
 field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
 
+# An fp16 KV cache generates the requested tokens and reports half the cache memory.
+h=$("$NEXUS" generate --model "$M" --threads "$THREADS" --prompt "ROMEO:" --max-tokens 12 --seed 5 --kv-type f16 2>"$TMP/f16.err")
+[[ "$(field generated_tokens <<<"$h")" == 12 ]] || fail "--kv-type f16 did not generate 12 tokens: $h"
+
 # Same seed, same output; all documented fields present.
 a=$(gen --prompt "ROMEO:" --max-tokens 12 --seed 5)
 b=$(gen --prompt "ROMEO:" --max-tokens 12 --seed 5)
@@ -91,6 +95,7 @@ expect_error() {
 }
 long=$(printf 'x%.0s' {1..40})
 expect_error 'prompt is empty' generate --model "$M" --prompt ""
+expect_error 'kv-type' generate --model "$M" --prompt "a" --kv-type q4
 expect_error 'context holds 32' generate --model "$M" --prompt "$long"
 expect_error 'top_p' generate --model "$M" --prompt "a" --top-p 1.5
 expect_error 'min_p' generate --model "$M" --prompt "a" --min-p 2

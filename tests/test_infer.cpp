@@ -63,19 +63,22 @@ double max_abs_diff(const float* a, const float* b, size_t n) {
   return d;
 }
 
+// f32 caches to 1e-4; fp16 caches (keys and values rounded to 11 bits) to 2e-3.
 TEST(InferForward, CachedDecodeMatchesFullRecomputation) {
-  for (bool bias : {true, false}) {
+  for (auto [bias, kv] : {std::pair{true, KvType::F32}, {false, KvType::F32}, {true, KvType::F16}}) {
     const GPTConfig c = tiny_config(bias);
     auto g = random_gpt(c, 11);
     auto model = InferenceModel::from_gpt(*g);
     ForwardPass pass(model);
-    KVCache cache(c, c.block_size);
+    KVCache cache(c, c.block_size, kv);
+    const double tolerance = kv == KvType::F16 ? 2e-3 : 1e-4;
     std::vector<int32_t> tokens = some_tokens(9, c.vocab_size, 3);
     ForwardChunk prefill{&cache, 0, tokens.data(), (int)tokens.size(), RowKind::Prefill, true};
     const float* logits = pass.run({&prefill, 1});
     for (int step = 0; step < 30; step++) {
       const auto want = reference_logits(*g, tokens);
-      EXPECT_LE(max_abs_diff(logits, want.data(), c.vocab_size), 1e-4) << "bias " << bias << " step " << step;
+      EXPECT_LE(max_abs_diff(logits, want.data(), c.vocab_size), tolerance)
+          << "bias " << bias << " kv " << kv_type_name(kv) << " step " << step;
       const int32_t next = argmax(logits, c.vocab_size);
       ASSERT_EQ(next, argmax(want.data(), c.vocab_size)) << "greedy token differs at step " << step;
       tokens.push_back(next);
@@ -156,21 +159,52 @@ TEST(InferBatch, BatchedEqualsOneByOneAtAnyThreadCount) {
     p.max_tokens = 4 + 3 * i;  // they finish at different steps
     params.push_back(p);
   }
-  std::vector<std::vector<int32_t>> alone;
-  for (size_t i = 0; i < prompts.size(); i++)
-    alone.push_back(run_all(model, {prompts[i]}, {params[i]}, {1, 512, 0})[0]);
   const int saved = omp_get_max_threads();
-  for (int threads : {1, 2, 3}) {
-    omp_set_num_threads(threads);
-    // 3 slots for 6 requests (freed slots take waiting ones) and a small prefill budget, so
-    // prompts are split into chunks and mixed with other sequences' decode rows.
-    const auto batched = run_all(model, prompts, params, {3, 7, 0});
-    for (size_t i = 0; i < prompts.size(); i++) {
-      EXPECT_EQ(batched[i], alone[i]) << "request " << i << " threads " << threads;
-      EXPECT_EQ((int)batched[i].size(), params[i].max_tokens);
+  for (KvType kv : {KvType::F32, KvType::F16}) {
+    std::vector<std::vector<int32_t>> alone;
+    for (size_t i = 0; i < prompts.size(); i++)
+      alone.push_back(run_all(model, {prompts[i]}, {params[i]}, {1, 512, 0, kv})[0]);
+    for (int threads : {1, 2, 3}) {
+      omp_set_num_threads(threads);
+      // 3 slots for 6 requests (freed slots take waiting ones) and a small prefill budget, so
+      // prompts are split into chunks and mixed with other sequences' decode rows.
+      const auto batched = run_all(model, prompts, params, {3, 7, 0, kv});
+      for (size_t i = 0; i < prompts.size(); i++) {
+        EXPECT_EQ(batched[i], alone[i]) << "request " << i << " threads " << threads << " kv " << kv_type_name(kv);
+        EXPECT_EQ((int)batched[i].size(), params[i].max_tokens);
+      }
     }
   }
   omp_set_num_threads(saved);
+}
+
+// An fp16 cache: half the bytes, chunked prefill equal to one shot (both read the same
+// rounded keys and values), and typed access that refuses the other element type.
+TEST(InferForward, F16CacheChunkedPrefillAndTypedAccess) {
+  const GPTConfig c = tiny_config();
+  EXPECT_EQ(kv_cache_bytes(c, 32, KvType::F16) * 2, kv_cache_bytes(c, 32, KvType::F32));
+  auto model = InferenceModel::from_gpt(*random_gpt(c, 13));
+  ForwardPass pass(model);
+  const std::vector<int32_t> tokens = some_tokens(40, c.vocab_size, 5);
+  KVCache whole(c, c.block_size, KvType::F16), chunked(c, c.block_size, KvType::F16);
+  EXPECT_EQ(whole.bytes(), kv_cache_bytes(c, c.block_size, KvType::F16));
+  ForwardChunk one{&whole, 0, tokens.data(), 40, RowKind::Prefill, true};
+  const float* l = pass.run({&one, 1});
+  const std::vector<float> expect(l, l + c.vocab_size);
+  int pos = 0;
+  const float* got = nullptr;
+  for (int n : {7, 1, 16, 16}) {
+    ForwardChunk ch{&chunked, pos, tokens.data() + pos, n, RowKind::Prefill, pos + n == 40};
+    got = pass.run({&ch, 1});
+    pos += n;
+  }
+  EXPECT_LE(max_abs_diff(got, expect.data(), c.vocab_size), 1e-5);
+  EXPECT_THROW(whole.keys(0, 0), InvalidArgument);
+  KVCache f32(c, c.block_size);
+  EXPECT_THROW(f32.values_f16(0, 0), InvalidArgument);
+  EXPECT_THROW(f32.copy_from(whole), InvalidArgument);
+  EXPECT_EQ(parse_kv_type("f16"), KvType::F16);
+  EXPECT_THROW(parse_kv_type("q8"), InvalidArgument);
 }
 
 TEST(InferBatch, CacheIsAllocatedPerSlotAndReused) {

@@ -88,6 +88,9 @@ void register_bench(CLI::App& app) {
       ->capture_default_str()
       ->delimiter(',')
       ->check(CLI::IsMember({"f32", "bf16", "q8"}));
+  gen->add_option("--kv-type", cmd->generate.kv_type, "KV cache element type: f32, or f16 (half the cache memory)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "f16"}));
   add_threads_option(*gen, cmd->threads);
   gen->callback([cmd] {
     apply_threads(cmd->threads);

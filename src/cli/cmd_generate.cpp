@@ -37,6 +37,7 @@ struct GenerateCommand {
   SamplerParams sampler;  // bound to the sampling flags
   std::vector<std::string> logit_bias, stop;
   int max_tokens = 256, batch_size = 8, prefill_tokens = 512, context = 0, eos_id = -2, threads = 0;
+  std::string kv_type = "f32";
 };
 
 // One prompt of the run: text, its parameters and an optional caller id.
@@ -154,7 +155,8 @@ void run_generate(const GenerateCommand& cmd) {
   if (!model->tokenizer())
     throw IoError("the model '" + cmd.model + "' has no tokenizer (tokenizer.json, or a .gguf's vocabulary)");
   const std::vector<PromptJob> jobs = read_jobs(cmd, params_from_flags(cmd, *model));
-  Scheduler scheduler(model, {cmd.prompt_given ? 1 : cmd.batch_size, cmd.prefill_tokens, cmd.context});
+  Scheduler scheduler(model,
+                      {cmd.prompt_given ? 1 : cmd.batch_size, cmd.prefill_tokens, cmd.context, parse_kv_type(cmd.kv_type)});
   for (size_t i = 0; i < jobs.size(); i++) {
     try {
       scheduler.submit(model->tokenizer()->encode(jobs[i].text), jobs[i].params);
@@ -237,6 +239,9 @@ void register_generate(CLI::App& app) {
       ->check(CLI::Range(1, 1 << 20));
   sub->add_option("--context", cmd->context, "KV cache positions per sequence (0 = the model's block size)")
       ->capture_default_str();
+  sub->add_option("--kv-type", cmd->kv_type, "KV cache element type: f32, or f16 (half the cache memory, as llama.cpp)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "f16"}));
   sub->add_option("--context-overflow", cmd->overflow,
                   "when a sequence fills its context: stop (finish_reason \"length\") or slide (keep the last half)")
       ->capture_default_str();

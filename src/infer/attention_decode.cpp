@@ -3,63 +3,72 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <vector>
 
+#include "core/half.h"
 #include "core/kernels/vecmath.h"
 
 namespace nexus {
 
 namespace {
 
-// q . k over hs floats: two 8-wide accumulators, then a scalar tail.
-inline float dot(const float* q, const float* k, int hs) {
+// 8 cached elements as floats: f32 rows load directly, fp16 rows convert (F16C).
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const uint16_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+inline float to_float(float v) { return v; }
+inline float to_float(uint16_t v) { return fp16_to_float(v); }
+
+// q . k over hs elements: two 8-wide accumulators, then a scalar tail.
+template <class T>
+inline float dot(const float* q, const T* k, int hs) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   int d = 0;
   for (; d + 16 <= hs; d += 16) {
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), a0);
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), _mm256_loadu_ps(k + d + 8), a1);
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load8(k + d), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), load8(k + d + 8), a1);
   }
   if (d + 8 <= hs) {
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), a0);
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load8(k + d), a0);
     d += 8;
   }
   float s = kernels::hsum8(_mm256_add_ps(a0, a1));
-  for (; d < hs; d++) s += q[d] * k[d];
+  for (; d < hs; d++) s += q[d] * to_float(k[d]);
   return s;
 }
 
 // s[0..4) = q . k_r for the 4 rows k_r = K + r * stride, hs a multiple of 8. The 4 rows'
 // chains of FMAs interleave, so the loop is bound by loads, not by FMA latency (one row at
 // a time waits ~4 cycles per FMA), and one 4-way horizontal sum finishes all of them.
-inline void dot4(const float* q, const float* K, size_t stride, int hs, float* s) {
+template <class T>
+inline void dot4(const float* q, const T* K, size_t stride, int hs, float* s) {
   __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   for (int d = 0; d < hs; d += 8) {
     const __m256 qv = _mm256_loadu_ps(q + d);
-    for (int r = 0; r < 4; r++) a[r] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(K + r * stride + d), a[r]);
+    for (int r = 0; r < 4; r++) a[r] = _mm256_fmadd_ps(qv, load8(K + r * stride + d), a[r]);
   }
   const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
   _mm_storeu_ps(s, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
 }
 
 // y[d0 .. d0+8*NV) = sum_j p[j] * V[j, d0 ..] / l, accumulated in registers.
-template <int NV>
-void weighted_rows(float* y, const float* p, const float* V, int v_stride, int Tk, int d0, float inv_l) {
+template <int NV, class T>
+void weighted_rows(float* y, const float* p, const T* V, int v_stride, int Tk, int d0, float inv_l) {
   __m256 acc[NV];
   for (int v = 0; v < NV; v++) acc[v] = _mm256_setzero_ps();
   for (int j = 0; j < Tk; j++) {
     const __m256 pj = _mm256_set1_ps(p[j]);
-    const float* row = V + (size_t)j * v_stride + d0;
-    for (int v = 0; v < NV; v++) acc[v] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(row + 8 * v), acc[v]);
+    const T* row = V + (size_t)j * v_stride + d0;
+    for (int v = 0; v < NV; v++) acc[v] = _mm256_fmadd_ps(pj, load8(row + 8 * v), acc[v]);
   }
   const __m256 s = _mm256_set1_ps(inv_l);
   for (int v = 0; v < NV; v++) _mm256_storeu_ps(y + d0 + 8 * v, _mm256_mul_ps(acc[v], s));
 }
 
-}  // namespace
-
-void attention_decode_head(float* y, const float* q, const float* K, int k_stride, const float* V, int v_stride,
-                           int Tk, int hs, float* scores) {
+template <class T>
+void decode_head(float* y, const float* q, const T* K, int k_stride, const T* V, int v_stride, int Tk, int hs,
+                 float* scores) {
   const float scale = 1.0f / std::sqrt((float)hs);
   float mx = -INFINITY;
   int j = 0;
@@ -74,9 +83,21 @@ void attention_decode_head(float* y, const float* q, const float* K, int k_strid
   for (; d + 8 <= hs; d += 8) weighted_rows<1>(y, scores, V, v_stride, Tk, d, inv_l);
   for (; d < hs; d++) {
     float s = 0.0f;
-    for (int j = 0; j < Tk; j++) s += scores[j] * V[(size_t)j * v_stride + d];
+    for (int j = 0; j < Tk; j++) s += scores[j] * to_float(V[(size_t)j * v_stride + d]);
     y[d] = s * inv_l;
   }
+}
+
+}  // namespace
+
+void attention_decode_head(float* y, const float* q, const float* K, int k_stride, const float* V, int v_stride,
+                           int Tk, int hs, float* scores) {
+  decode_head(y, q, K, k_stride, V, v_stride, Tk, hs, scores);
+}
+
+void attention_decode_head(float* y, const float* q, const uint16_t* K, int k_stride, const uint16_t* V,
+                           int v_stride, int Tk, int hs, float* scores) {
+  decode_head(y, q, K, k_stride, V, v_stride, Tk, hs, scores);
 }
 
 void attention_decode_head_ref(float* y, const float* q, const float* K, int k_stride, const float* V, int v_stride,

@@ -5,12 +5,17 @@
 // product itself. Here the query meets each cached key row directly (a dot product per key),
 // and the output accumulates the value rows weighted by the softmax, so the cache is read
 // once, in order.
+#include <cstdint>
+
 namespace nexus {
 
 /// y(hs) = softmax(q . K^T / sqrt(hs)) V for one head: q (hs), K and V (Tk rows of hs floats,
 /// row strides k_stride and v_stride). scores needs Tk floats of scratch. Tk >= 1.
 void attention_decode_head(float* y, const float* q, const float* K, int k_stride, const float* V, int v_stride,
                            int Tk, int hs, float* scores);
+/// The same over an fp16 cache (K and V hold fp16 bits; arithmetic in f32).
+void attention_decode_head(float* y, const float* q, const uint16_t* K, int k_stride, const uint16_t* V,
+                           int v_stride, int Tk, int hs, float* scores);
 
 /// Plain double-precision reference of attention_decode_head.
 void attention_decode_head_ref(float* y, const float* q, const float* K, int k_stride, const float* V, int v_stride,

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/half.h"
 #include "core/kernels/attention.h"
 #include "core/kernels/gelu.h"
 #include "core/kernels/layernorm.h"
@@ -26,22 +27,41 @@ void prefetch_l2(const void* p, size_t bytes) {
 }
 }  // namespace
 
-KVCache::KVCache(const GPTConfig& config, int capacity)
-    : T_(capacity), NH_(config.n_head), hs_(config.head_size()) {
+const char* kv_type_name(KvType type) { return type == KvType::F16 ? "f16" : "f32"; }
+
+KvType parse_kv_type(const std::string& name) {
+  if (name == "f32") return KvType::F32;
+  if (name == "f16") return KvType::F16;
+  throw InvalidArgument("unknown KV cache type '" + name + "' (f32 or f16)");
+}
+
+KVCache::KVCache(const GPTConfig& config, int capacity, KvType type)
+    : T_(capacity), NH_(config.n_head), hs_(config.head_size()), type_(type) {
   require(capacity >= 1 && capacity <= config.block_size,
           "KV cache capacity " + std::to_string(capacity) + " must be in [1, block_size=" +
               std::to_string(config.block_size) + "]");
-  data_.resize(kv_cache_bytes(config, capacity) / sizeof(float));
+  data_.resize((kv_cache_bytes(config, capacity, type) + sizeof(float) - 1) / sizeof(float));
+}
+
+float* KVCache::f32() {
+  require(type_ == KvType::F32, "this KV cache holds f16, not f32");
+  return data_.data();
+}
+
+uint16_t* KVCache::f16() {
+  require(type_ == KvType::F16, "this KV cache holds f32, not f16");
+  return reinterpret_cast<uint16_t*>(data_.data());
 }
 
 void KVCache::copy_from(const KVCache& other) {
-  require(other.T_ == T_ && other.NH_ == NH_ && other.hs_ == hs_ && other.data_.size() == data_.size(),
-          "KV caches differ in shape");
+  require(other.T_ == T_ && other.NH_ == NH_ && other.hs_ == hs_ && other.type_ == type_ &&
+              other.data_.size() == data_.size(),
+          "KV caches differ in shape or type");
   std::memcpy(data_.data(), other.data_.data(), data_.bytes());
 }
 
-size_t kv_cache_bytes(const GPTConfig& config, int capacity) {
-  return (size_t)config.n_layer * 2 * capacity * config.n_embd * sizeof(float);
+size_t kv_cache_bytes(const GPTConfig& config, int capacity, KvType type) {
+  return (size_t)config.n_layer * 2 * capacity * config.n_embd * (type == KvType::F16 ? 2 : sizeof(float));
 }
 
 ForwardPass::ForwardPass(std::shared_ptr<const InferenceModel> model) : model_(std::move(model)) {
@@ -74,7 +94,7 @@ void ForwardPass::validate(std::span<const ForwardChunk> chunks) const {
   }
 }
 
-void ForwardPass::ensure_workspace(int rows, int logit_rows, int max_keys) {
+void ForwardPass::ensure_workspace(int rows, int logit_rows, int max_keys, bool f16_cache) {
   const GPTConfig& c = model_->config();
   const size_t R = rows, C = c.n_embd;
   auto grow = [](FloatBuffer& b, size_t n) {
@@ -89,7 +109,9 @@ void ForwardPass::ensure_workspace(int rows, int logit_rows, int max_keys) {
   grow(fc_, R * 4 * C);
   grow(lnf_, (size_t)logit_rows * C);
   grow(logits_, (size_t)logit_rows * c.vocab_size);
-  const long need = attention_head_scratch_floats(max_keys, c.head_size());
+  // A prefill over an fp16 cache first widens the head's keys and values into scratch.
+  const long need = attention_head_scratch_floats(max_keys, c.head_size()) +
+                    (f16_cache ? 2L * max_keys * c.head_size() : 0);
   const size_t threads = omp_get_max_threads();
   if (scratch_.size() < threads) scratch_.resize(threads);
   for (FloatBuffer& s : scratch_) grow(s, need);
@@ -100,6 +122,7 @@ const float* ForwardPass::run(std::span<const ForwardChunk> chunks) {
   // Rows: the chunks' tokens in chunk order.
   std::vector<int> row0(chunks.size());
   int rows = 0, logit_rows = 0, max_keys = 1;
+  bool f16_cache = false;
   for (size_t i = 0; i < chunks.size(); i++) {
     row0[i] = rows;
     rows += chunks[i].n;
@@ -107,9 +130,10 @@ const float* ForwardPass::run(std::span<const ForwardChunk> chunks) {
   for (const ForwardChunk& ch : chunks) {
     logit_rows += ch.all_logits ? ch.n : ch.want_logits ? 1 : 0;
     max_keys = std::max(max_keys, ch.pos + ch.n);
+    f16_cache |= ch.cache->type() == KvType::F16;
   }
   rows_ = rows, logit_rows_ = logit_rows;
-  ensure_workspace(rows, std::max(1, logit_rows), max_keys);
+  ensure_workspace(rows, std::max(1, logit_rows), max_keys, f16_cache);
   embed(chunks, row0);
   for (int l = 0; l < model_->config().n_layer; l++) layer(l, chunks, row0);
   logits(chunks, row0);
@@ -153,9 +177,15 @@ void ForwardPass::attention(int l, std::span<const ForwardChunk> chunks, const s
     const ForwardChunk& ch = chunks[i];
     for (int t = 0; t < ch.n; t++) {
       const float* row = qkv_.data() + (size_t)(row0[i] + t) * 3 * C;
+      const size_t at = (size_t)(ch.pos + t) * hs;
       for (int h = 0; h < NH; h++) {
-        std::memcpy(ch.cache->keys(l, h) + (size_t)(ch.pos + t) * hs, row + C + h * hs, sizeof(float) * hs);
-        std::memcpy(ch.cache->values(l, h) + (size_t)(ch.pos + t) * hs, row + 2 * C + h * hs, sizeof(float) * hs);
+        if (ch.cache->type() == KvType::F16) {
+          float_to_fp16_row(row + C + h * hs, ch.cache->keys_f16(l, h) + at, hs);
+          float_to_fp16_row(row + 2 * C + h * hs, ch.cache->values_f16(l, h) + at, hs);
+        } else {
+          std::memcpy(ch.cache->keys(l, h) + at, row + C + h * hs, sizeof(float) * hs);
+          std::memcpy(ch.cache->values(l, h) + at, row + 2 * C + h * hs, sizeof(float) * hs);
+        }
       }
     }
   }
@@ -173,18 +203,32 @@ void ForwardPass::attention(int l, std::span<const ForwardChunk> chunks, const s
     float* scratch = scratch_[omp_get_thread_num()].data();
     float* y = att_.data() + (size_t)r0 * C + h * hs;
     const float* q = qkv_.data() + (size_t)r0 * 3 * C + h * hs;
+    const int Tk = ch.pos + ch.n;
+    if (ch.cache->type() == KvType::F16) {
+      const uint16_t *K = ch.cache->keys_f16(l, h), *V = ch.cache->values_f16(l, h);
+      if (ch.kind == RowKind::Decode) return attention_decode_head(y, q, K, hs, V, hs, Tk, hs, scratch);
+      float *Kf = scratch, *Vf = scratch + (size_t)Tk * hs;  // widened (Tk, hs) blocks, then the kernel's scratch
+      fp16_to_float_row(K, Kf, (int64_t)Tk * hs);
+      fp16_to_float_row(V, Vf, (int64_t)Tk * hs);
+      return attention_head_forward(y, C, nullptr, q, 3 * C, Kf, hs, Vf, hs, ch.n, Tk, hs, Vf + (size_t)Tk * hs);
+    }
     const float *K = ch.cache->keys(l, h), *V = ch.cache->values(l, h);
     if (ch.kind == RowKind::Decode)  // one query: dot products against the cached rows
-      attention_decode_head(y, q, K, hs, V, hs, ch.pos + 1, hs, scratch);
+      attention_decode_head(y, q, K, hs, V, hs, Tk, hs, scratch);
     else
-      attention_head_forward(y, C, nullptr, q, 3 * C, K, hs, V, hs, ch.n, ch.pos + ch.n, hs, scratch);
+      attention_head_forward(y, C, nullptr, q, 3 * C, K, hs, V, hs, ch.n, Tk, hs, scratch);
   };
   auto prefetch_item = [&](int it) {
     const ForwardChunk& ch = chunks[it / NH];
     if (ch.kind != RowKind::Decode) return;
-    const size_t bytes = (size_t)(ch.pos + 1) * hs * sizeof(float);
-    prefetch_l2(ch.cache->keys(l, it % NH), bytes);
-    prefetch_l2(ch.cache->values(l, it % NH), bytes);
+    const size_t rows = (size_t)(ch.pos + 1) * hs;
+    if (ch.cache->type() == KvType::F16) {
+      prefetch_l2(ch.cache->keys_f16(l, it % NH), rows * sizeof(uint16_t));
+      prefetch_l2(ch.cache->values_f16(l, it % NH), rows * sizeof(uint16_t));
+    } else {
+      prefetch_l2(ch.cache->keys(l, it % NH), rows * sizeof(float));
+      prefetch_l2(ch.cache->values(l, it % NH), rows * sizeof(float));
+    }
   };
 #pragma omp parallel if (items > 1 && work >= 1.0e5 && !omp_in_parallel())
   {

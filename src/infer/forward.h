@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/buffer.h"
@@ -18,38 +19,56 @@
 
 namespace nexus {
 
+/// Element type of a KV cache: f32, or fp16 (half the memory and the bandwidth of each
+/// decode step; llama.cpp's default). Keys and values are rounded to fp16 when stored, and
+/// attention reads them back as floats.
+enum class KvType { F32, F16 };
+
+/// "f32" / "f16".
+const char* kv_type_name(KvType type);
+/// KvType from its name; InvalidArgument for any other.
+KvType parse_kv_type(const std::string& name);
+
 /// Keys and values of every layer for one sequence, allocated up front for `capacity`
-/// positions: (L, 2, NH, T, hs) floats — per layer K then V, per head a (T, hs) block whose
+/// positions: (L, 2, NH, T, hs) elements — per layer K then V, per head a (T, hs) block whose
 /// row t is position t. Head-major, so a decode step streams each head's keys and values
 /// contiguously (2.5x the bandwidth of (T, C) rows read 64 floats at a time).
 class KVCache {
  public:
   /// A zeroed cache of `capacity` positions (1 <= capacity <= block_size) for `config`.
-  KVCache(const GPTConfig& config, int capacity);
+  KVCache(const GPTConfig& config, int capacity, KvType type = KvType::F32);
   /// Positions the cache holds.
   int capacity() const { return T_; }
-  /// Keys of layer l, head h: (T, hs), row stride hs.
-  float* keys(int l, int h) { return data_.data() + block(l, 0, h); }
-  /// Values of layer l, head h: (T, hs), row stride hs.
-  float* values(int l, int h) { return data_.data() + block(l, 1, h); }
-  /// Keys of layer l, head h, read-only.
-  const float* keys(int l, int h) const { return data_.data() + block(l, 0, h); }
-  /// Values of layer l, head h, read-only.
-  const float* values(int l, int h) const { return data_.data() + block(l, 1, h); }
-  /// Copies another cache of the same shape (e.g. to fork a prefilled prompt).
+  /// Element type.
+  KvType type() const { return type_; }
+  /// Keys of layer l, head h: (T, hs), row stride hs. F32 caches only.
+  float* keys(int l, int h) { return f32() + block(l, 0, h); }
+  /// Values of layer l, head h: (T, hs), row stride hs. F32 caches only.
+  float* values(int l, int h) { return f32() + block(l, 1, h); }
+  const float* keys(int l, int h) const { return const_cast<KVCache*>(this)->keys(l, h); }
+  const float* values(int l, int h) const { return const_cast<KVCache*>(this)->values(l, h); }
+  /// fp16 keys / values of layer l, head h: (T, hs), row stride hs. F16 caches only.
+  uint16_t* keys_f16(int l, int h) { return f16() + block(l, 0, h); }
+  uint16_t* values_f16(int l, int h) { return f16() + block(l, 1, h); }
+  const uint16_t* keys_f16(int l, int h) const { return const_cast<KVCache*>(this)->keys_f16(l, h); }
+  const uint16_t* values_f16(int l, int h) const { return const_cast<KVCache*>(this)->values_f16(l, h); }
+  /// Copies another cache of the same shape and type (e.g. to fork a prefilled prompt).
   void copy_from(const KVCache& other);
   /// Bytes of cache memory.
   size_t bytes() const { return data_.bytes(); }
 
  private:
   size_t block(int l, int kv, int h) const { return (((size_t)l * 2 + kv) * NH_ + h) * T_ * hs_; }
+  float* f32();
+  uint16_t* f16();
 
-  FloatBuffer data_;
+  FloatBuffer data_;  // an F16 cache keeps its 2-byte elements in half as many floats
   int T_ = 0, NH_ = 0, hs_ = 0;
+  KvType type_ = KvType::F32;
 };
 
-/// Bytes a KVCache of `capacity` positions takes for `config`.
-size_t kv_cache_bytes(const GPTConfig& config, int capacity);
+/// Bytes a KVCache of `capacity` positions and element `type` takes for `config`.
+size_t kv_cache_bytes(const GPTConfig& config, int capacity, KvType type = KvType::F32);
 
 /// Which attention path a chunk takes: Decode = one new token against its cache (a dot
 /// product per cached position); Prefill = a run of tokens (tiled causal attention). The
@@ -88,7 +107,7 @@ class ForwardPass {
 
  private:
   void validate(std::span<const ForwardChunk> chunks) const;
-  void ensure_workspace(int rows, int logit_rows, int max_keys);
+  void ensure_workspace(int rows, int logit_rows, int max_keys, bool f16_cache);
   void embed(std::span<const ForwardChunk> chunks, const std::vector<int>& row0);
   void layer(int l, std::span<const ForwardChunk> chunks, const std::vector<int>& row0);
   void attention(int l, std::span<const ForwardChunk> chunks, const std::vector<int>& row0);

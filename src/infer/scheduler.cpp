@@ -20,6 +20,7 @@ Scheduler::Scheduler(std::shared_ptr<const InferenceModel> model, SchedulerOptio
           "context " + std::to_string(options_.context) + " must be in [1, block_size=" + std::to_string(block) +
               "] (0 = block_size)");
   context_ = options_.context == 0 ? block : options_.context;
+  kv_type_ = options_.kv_type;
   slots_.resize(options_.max_batch);
 }
 
@@ -69,7 +70,7 @@ void Scheduler::admit() {
       cache = std::move(free_caches_.back());
       free_caches_.pop_back();
     } else {
-      cache = std::make_unique<KVCache>(model_->config(), context_);
+      cache = std::make_unique<KVCache>(model_->config(), context_, kv_type_);
       caches_allocated_++;
     }
     slots_[s]->attach(std::move(cache));

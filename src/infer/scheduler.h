@@ -34,6 +34,7 @@ struct SchedulerOptions {
   int max_batch = 8;         // sequences in flight at once (slots, each with a KV cache)
   int prefill_tokens = 512;  // prompt tokens per step, over all prefilling sequences
   int context = 0;           // KV cache positions per sequence; 0 = the model's block_size
+  KvType kv_type = KvType::F32;  // element type of the KV caches
 };
 
 /// Continuous-batching generation loop over one model.
@@ -69,7 +70,7 @@ class Scheduler {
   /// Requests holding a slot.
   int running() const;
   /// Bytes of KV cache allocated (slots ever used; caches are kept for reuse).
-  size_t cache_bytes() const { return caches_allocated_ * kv_cache_bytes(model_->config(), context_); }
+  size_t cache_bytes() const { return caches_allocated_ * kv_cache_bytes(model_->config(), context_, kv_type_); }
   /// KV cache positions per sequence.
   int context() const { return context_; }
   /// The forward pass (its workspace size, for reports).
@@ -85,6 +86,7 @@ class Scheduler {
   std::shared_ptr<const InferenceModel> model_;
   SchedulerOptions options_;
   int context_;
+  KvType kv_type_ = KvType::F32;
   ForwardPass forward_;
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> slots_;  // size max_batch; null = free
