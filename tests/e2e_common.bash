@@ -20,6 +20,21 @@ fail() {
   exit 1
 }
 
+# expect_error REGEX ARGS...: nexus ARGS must fail cleanly: exit 1-127, no crash text, exactly
+# one stderr line "nexus: error: ..." matching the extended REGEX.
+expect_error() {
+  local regex=$1
+  shift
+  local rc=0
+  "$NEXUS" "$@" >/dev/null 2>"$TMP/err" </dev/null || rc=$?
+  ((rc != 0 && rc < 128)) || fail "nexus $*: expected an error exit, got $rc"
+  if grep -qE 'terminate called|Segmentation|Aborted|core dumped|internal error' "$TMP/err"; then
+    fail "nexus $*: crashed: $(cat "$TMP/err")"
+  fi
+  [[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "nexus $*: expected one stderr line, got: $(cat "$TMP/err")"
+  grep -qE "^nexus: error: .*($regex)" "$TMP/err" || fail "nexus $*: expected /$regex/, got: $(cat "$TMP/err")"
+}
+
 # Runs a nexus command that must succeed; on failure shows its output.
 nexus_ok() {
   local log="$TMP/last_cmd.log" rc=0

@@ -86,19 +86,6 @@ write("bad_offset", good[:p] + struct.pack("<Q", 1 << 40) + good[p + 8:])
 open(f"{tmp}/not_gguf.gguf", "w").write("just text\n")
 EOF
 
-expect_error() {
-  local regex=$1
-  shift
-  local rc=0
-  "$NEXUS" "$@" >/dev/null 2>"$TMP/err" </dev/null || rc=$?
-  ((rc != 0 && rc < 128)) || fail "nexus $*: expected an error exit, got $rc"
-  if grep -qE 'terminate called|Segmentation|Aborted|core dumped|internal error' "$TMP/err"; then
-    fail "nexus $*: crashed: $(cat "$TMP/err")"
-  fi
-  [[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "nexus $*: expected one stderr line, got: $(cat "$TMP/err")"
-  grep -qiE "^nexus: error: .*($regex)" "$TMP/err" || fail "nexus $*: expected /$regex/, got: $(cat "$TMP/err")"
-  echo "ok  $(cat "$TMP/err")"
-}
 G=(generate --prompt "a" --threads "$THREADS" --model)
 expect_error 'truncated' "${G[@]}" "$TMP/truncated.gguf"
 expect_error 'too short' "${G[@]}" "$TMP/header_only.gguf"

@@ -84,15 +84,6 @@ EOF
 grep -q '"bench":"generate"' "$TMP/bench.json" || fail "bench generate printed no JSON line"
 
 # Bad input: one clean error line each.
-expect_error() {
-  local regex=$1
-  shift
-  local rc=0
-  "$NEXUS" "$@" >/dev/null 2>"$TMP/err" </dev/null || rc=$?
-  ((rc != 0 && rc < 128)) || fail "nexus $*: expected an error exit, got $rc"
-  [[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "nexus $*: expected one stderr line, got: $(cat "$TMP/err")"
-  grep -qE "^nexus: error: .*($regex)" "$TMP/err" || fail "nexus $*: expected /$regex/, got: $(cat "$TMP/err")"
-}
 long=$(printf 'x%.0s' {1..40})
 expect_error 'prompt is empty' generate --model "$M" --prompt ""
 expect_error 'kv-type' generate --model "$M" --prompt "a" --kv-type q4

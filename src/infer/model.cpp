@@ -184,7 +184,7 @@ uint64_t data_start(int fd, const std::string& path) {
   return 8 + n;
 }
 
-// A file descriptor closed on scope exit (-1: none).
+// A file descriptor closed when it goes out of scope (-1: none).
 struct Fd {
   int fd = -1;
   ~Fd() {
