@@ -330,6 +330,7 @@ std::vector<Case> cases(bool q8) {
     }
   out.push_back({1, 2304, 768, true, false});  // GPT-2-small-shaped: many groups over both threads
   out.push_back({3, 2304, 768, false, true});
+  if (!q8) out.push_back({16, 100, 2500, true, true});  // f32 cuts K > 1024 into blocks (two row tiles)
   return out;
 }
 
@@ -367,9 +368,9 @@ TEST(QLinearForward, Q8MatchesEmulationAndReference) { run_cases<Q8Matrix>(true,
 // output (q8: exact integer block dots, then one fma per block; bf16: exact products added
 // odd-then-even per pair, which is how vdpbf16ps is specified).
 template <class Matrix>
-void check_invariance() {
+void check_invariance(int K = 320) {
   IsaGuard guard;
-  const int M = 64, N = 200, K = 320;
+  const int M = 64, N = 200;
   const std::vector<float> wf = testutil::normal(static_cast<size_t>(N) * K, 5, 0.2f);
   const Matrix w = Matrix::from_f32(wf.data(), N, K);
   const std::vector<float> x = uniform(static_cast<size_t>(M) * K, 6), bias = uniform(N, 7);
@@ -402,6 +403,10 @@ void check_invariance() {
 }
 
 TEST(QLinearForward, F32InvariantToBatchThreadsAndIsa) { check_invariance<F32Matrix>(); }
+
+// K = 2500 is cut into three blocks when there are several row tiles (M = 64) and not at
+// M = 1: the partial sums carried between blocks must continue each chain exactly.
+TEST(QLinearForward, F32KBlocksContinueTheSameChain) { check_invariance<F32Matrix>(2500); }
 
 TEST(QLinearForward, Bf16InvariantToBatchThreadsAndIsa) { check_invariance<Bf16Matrix>(); }
 

@@ -34,5 +34,9 @@ class FormatError : public Error {
 inline void require(bool cond, const std::string& message) {
   if (!cond) throw InvalidArgument(message);
 }
+/// The same for a fixed message: no string is built unless the check fails (hot paths).
+inline void require(bool cond, const char* message) {
+  if (!cond) throw InvalidArgument(message);
+}
 
 }  // namespace nexus

@@ -1,5 +1,7 @@
 #include "infer/sampler.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <functional>
 #include <charconv>
@@ -55,11 +57,45 @@ float kth_highest(size_t n, size_t k, const Logit& logit) {
   return heap.front();
 }
 
+// kth_highest over contiguous floats (the raw logits, no NaN): the same heap, fed only by
+// the blocks of 32 where some value beats the heap's minimum (four AVX2 compares per
+// block: once the heap is warm, a draw over 50k logits touches few of them).
+float kth_highest(std::span<const float> x, size_t k) {
+  const size_t n = x.size();
+  std::vector<float> heap(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(k));
+  std::make_heap(heap.begin(), heap.end(), std::greater<float>());
+  auto offer = [&](float l) {
+    if (l <= heap.front()) return;
+    std::pop_heap(heap.begin(), heap.end(), std::greater<float>());
+    heap.back() = l;
+    std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+  };
+  size_t i = k;
+  for (; i + 32 <= n; i += 32) {
+    const __m256 t = _mm256_set1_ps(heap.front());
+    const float* p = x.data() + i;
+    const __m256 any = _mm256_or_ps(
+        _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(p), t, _CMP_GT_OQ), _mm256_cmp_ps(_mm256_loadu_ps(p + 8), t, _CMP_GT_OQ)),
+        _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(p + 16), t, _CMP_GT_OQ),
+                     _mm256_cmp_ps(_mm256_loadu_ps(p + 24), t, _CMP_GT_OQ)));
+    if (_mm256_testz_ps(any, any)) continue;
+    for (int j = 0; j < 32; ++j) offer(p[j]);
+  }
+  for (; i < n; ++i) offer(x[i]);
+  return heap.front();
+}
+
 // Throws InvalidArgument naming the first NaN or +inf logit: NaN would break the sort's
 // ordering, +inf would make the softmax NaN.
 void check_logits(std::span<const float> logits) {
-  bool bad = false;
-  for (const float l : logits) bad |= !(l < INFINITY);  // one vectorizable pass; true for NaN and +inf
+  // One AVX2 pass: "not less than +inf" (unordered: true for NaN) flags both.
+  const __m256 inf = _mm256_set1_ps(INFINITY);
+  __m256 flags = _mm256_setzero_ps();
+  size_t i = 0;
+  for (; i + 8 <= logits.size(); i += 8)
+    flags = _mm256_or_ps(flags, _mm256_cmp_ps(_mm256_loadu_ps(&logits[i]), inf, _CMP_NLT_UQ));
+  bool bad = _mm256_movemask_ps(flags) != 0;
+  for (; i < logits.size(); ++i) bad |= !(logits[i] < INFINITY);
   if (!bad) return;
   for (size_t i = 0; i < logits.size(); ++i)
     if (!(logits[i] < INFINITY))
@@ -363,9 +399,19 @@ void Candidates::reset_top(std::span<const float> logits, size_t k) {
   if (k == 0) return reset(logits);
   check_logits(logits);
   // As keep_top, on the raw logits: only the items at or above the k-th highest are made.
-  const float threshold = kth_highest(logits.size(), k, [&](size_t i) { return logits[i]; });
+  const float threshold = kth_highest(logits, k);
   items.clear();
-  for (size_t i = 0; i < logits.size(); ++i)
+  const __m256 t = _mm256_set1_ps(threshold);
+  size_t i = 0;
+  for (; i + 16 <= logits.size(); i += 16) {  // blocks of 16 with no survivor cost two compares
+    const unsigned lo = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(&logits[i]), t, _CMP_GE_OQ)));
+    const unsigned hi = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(&logits[i + 8]), t, _CMP_GE_OQ)));
+    for (unsigned mask = lo | hi << 8; mask != 0; mask &= mask - 1) {
+      const size_t j = i + static_cast<size_t>(__builtin_ctz(mask));
+      items.push_back({static_cast<int32_t>(j), logits[j], 0.0f});
+    }
+  }
+  for (; i < logits.size(); ++i)
     if (logits[i] >= threshold) items.push_back({static_cast<int32_t>(i), logits[i], 0.0f});
   std::partial_sort(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(k), items.end(), higher);
   items.resize(k);

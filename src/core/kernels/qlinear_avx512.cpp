@@ -102,12 +102,19 @@ void f32_fma(const F32Args& a) {
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v)
+      acc[i][v] = a.acc_in ? _mm512_loadu_ps(a.acc_in + (i * NV + v) * 16) : _mm512_setzero_ps();
+  int pf_wait = a.next_every;
+  long pf_k = a.next_k0;
 #pragma GCC unroll 2
   for (int k = 0; k < a.K; ++k) {
-    if (a.next)
-      for (int v = 0; v < a.next_nv; ++v)
-        _mm_prefetch(reinterpret_cast<const char*>(a.next + v * a.w_stride + k * 16L), _MM_HINT_T1);
+    if (a.next && --pf_wait == 0) {
+      pf_wait = a.next_every;
+      if (pf_k < a.next_len)
+        for (int v = 0; v < a.next_nv; ++v)
+          _mm_prefetch(reinterpret_cast<const char*>(a.next + v * a.w_stride + pf_k * 16L), _MM_HINT_T1);
+      ++pf_k;
+    }
     __m512 wv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) wv[v] = _mm512_load_ps(a.w + v * a.w_stride + k * 16L);
@@ -117,6 +124,13 @@ void f32_fma(const F32Args& a) {
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(xv, wv[v], acc[i][v]);
     }
+  }
+  if (a.acc_out) {
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) _mm512_storeu_ps(a.acc_out + (i * NV + v) * 16, acc[i][v]);
+    return;
   }
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) store_row<NV>(a.out + i * a.ldo, acc[i], a.bias, a.n_valid, a.accumulate);

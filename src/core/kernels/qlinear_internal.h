@@ -38,21 +38,29 @@ struct Q8Args {
   int mr, nv;            // tile shape (the templated SIMD kernels know theirs)
 };
 
-/// One f32 kernel call: x tile (mr rows) times nv weight groups, over all K.
+/// One f32 kernel call: x tile (mr rows) times nv weight groups, over chunks [k0, k0 + K)
+/// of one K block. A long K is cut into blocks so a weight tile's block stays in L2 while
+/// every row tile passes over it; each output's chain of FMAs then continues from the
+/// partial sums the previous block left, so the result does not depend on the blocking.
 struct F32Args {
-  const float* w;     // packed chunks of the tile's first group
-  long w_stride;      // floats from one group to the next (K * 16)
-  const float* x;     // x tile, layout above
-  int K;
-  float* out;         // out(m0, n0)
+  const float* w;       // chunk k0 of the tile's first group
+  long w_stride;        // floats from one group to the next (K_total * 16)
+  const float* x;       // x tile at chunk k0 (layout above: x + m0*K_total + k0*mr)
+  int K;                // chunks in this block
+  float* out;           // out(m0, n0)
   long ldo;
   int n_valid;
-  const float* bias;  // bias + n0, or null
+  const float* bias;    // bias + n0, or null
   bool accumulate;
   int mr, nv;
-  const float* next;  // the next weight tile's first group (same layout), prefetched along
-                      // the way into L2; null for none
-  int next_nv;        // groups of that tile
+  const float* acc_in;  // partial sums to continue, [i < mr][16*nv]; null: start from 0
+  float* acc_out;       // if set: write the raw partial sums here (same layout), not out
+  const float* next;    // the block to be computed next (chunk 0 of its first group, same
+                        // stride), pulled into L2 along the way; null for none
+  int next_nv;          // groups of that block
+  int next_len;         // chunks of that block
+  int next_k0;          // this call prefetches its chunks next_k0, next_k0 + 1, ...
+  int next_every;       // ... one chunk per group every next_every steps of k (>= 1)
 };
 
 /// One bf16 kernel call: x tile (mr rows) times nv weight groups, over all K.

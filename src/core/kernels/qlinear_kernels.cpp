@@ -192,8 +192,13 @@ void f32_scalar(const F32Args& a) {
     const float* w = a.w + v * a.w_stride;
     for (int r = 0; r < group_lanes(a.n_valid, v); ++r) {
       for (int i = 0; i < a.mr; ++i) {
-        float acc = 0.0f;
+        const size_t partial = (static_cast<size_t>(i) * a.nv + v) * 16 + r;
+        float acc = a.acc_in ? a.acc_in[partial] : 0.0f;
         for (int k = 0; k < a.K; ++k) acc = std::fma(a.x[static_cast<size_t>(k) * a.mr + i], w[k * 16L + r], acc);
+        if (a.acc_out) {
+          a.acc_out[partial] = acc;
+          continue;
+        }
         float* o = a.out + i * a.ldo + 16 * v + r;
         *o = finish(acc, a.bias ? a.bias + 16 * v : nullptr, r, o, a.accumulate);
       }
@@ -271,7 +276,8 @@ void q8_avx2(const Q8Args& a) {
 template <int MR>
 void f32_avx2(const F32Args& a) {
   __m256 acc[MR][2];
-  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int i = 0; i < MR; ++i)
+    for (int h = 0; h < 2; ++h) acc[i][h] = a.acc_in ? _mm256_loadu_ps(a.acc_in + i * 16 + 8 * h) : _mm256_setzero_ps();
   for (int k = 0; k < a.K; ++k) {
     const __m256 w0 = _mm256_load_ps(a.w + k * 16L), w1 = _mm256_load_ps(a.w + k * 16L + 8);
     for (int i = 0; i < MR; ++i) {
@@ -281,9 +287,13 @@ void f32_avx2(const F32Args& a) {
     }
   }
   for (int i = 0; i < MR; ++i)
-    for (int h = 0; h < 2; ++h)
-      store8(a.out + i * a.ldo + 8 * h, acc[i][h], a.bias ? a.bias + 8 * h : nullptr, std::min(8, a.n_valid - 8 * h),
-             a.accumulate);
+    for (int h = 0; h < 2; ++h) {
+      if (a.acc_out)
+        _mm256_storeu_ps(a.acc_out + i * 16 + 8 * h, acc[i][h]);
+      else
+        store8(a.out + i * a.ldo + 8 * h, acc[i][h], a.bias ? a.bias + 8 * h : nullptr, std::min(8, a.n_valid - 8 * h),
+               a.accumulate);
+    }
 }
 
 // bf16: pairs widened to f32 by shifts (even element) and masks (odd element).
@@ -316,6 +326,9 @@ void bf16_avx2(const Bf16Args& a) {
 // Kernel tables of the scalar and AVX2 paths.
 
 constexpr int kScalarMr = 4;
+// Longest K block of the f32 path: a 48-row weight tile's block is 192 KB, so it and the
+// next one stay in Zen 4's 1 MB L2 (Intel's: 1.25-2 MB) with the x tiles.
+constexpr int kF32BlockK = 1024;
 
 const KernelTable<F32Kernel>& f32_table(Isa isa) {
   static const KernelTable<F32Kernel> scalar{{kScalarMr, 1}, 0, 0, [](int, int) -> F32Kernel { return &f32_scalar; }};
@@ -353,11 +366,12 @@ const KernelTable<Bf16Kernel>& bf16_table(Isa isa) {
 // Driver.
 
 // Splits work into tiles: mr rows of x (the last tile shorter) by nv groups of 16 weight
-// rows. prepare(m0, mr) writes x tile m0; compute(m0, mr, g0, nv) runs one kernel. Tiles of
-// x are prepared in parallel, then each thread takes a contiguous range of weight-row tiles
-// and streams each of its weights from memory once, for all rows of x.
+// rows, and K into k_blocks blocks. prepare(m0, mr) writes x tile m0; compute(m0, mr, g0,
+// nv, kb) runs one kernel over block kb. Tiles of x are prepared in parallel, then each
+// thread takes a contiguous range of weight-row tiles and streams each of its weights from
+// memory once, for all rows of x: block by block, every row tile in turn.
 template <class Prepare, class Compute>
-void run_tiles(int M, int N, long K, TileShape shape, const Prepare& prepare, const Compute& compute) {
+void run_tiles(int M, int N, long K, TileShape shape, int k_blocks, const Prepare& prepare, const Compute& compute) {
   const int max_mr = shape.mr, max_nv = shape.nv;
   const int m_tiles = (M + max_mr - 1) / max_mr;
   const int groups = (N + kQRowGroup - 1) / kQRowGroup;
@@ -371,7 +385,8 @@ void run_tiles(int M, int N, long K, TileShape shape, const Prepare& prepare, co
 #pragma omp for schedule(static)
     for (int u = 0; u < n_tiles; ++u) {
       const int g0 = u * max_nv, nv = std::min(max_nv, groups - g0);
-      for (int t = 0; t < m_tiles; ++t) compute(t * max_mr, std::min(max_mr, M - t * max_mr), g0, nv);
+      for (int kb = 0; kb < k_blocks; ++kb)
+        for (int t = 0; t < m_tiles; ++t) compute(t * max_mr, std::min(max_mr, M - t * max_mr), g0, nv, kb);
     }
   }
 }
@@ -407,7 +422,7 @@ void qlinear_forward(float* out, const float* x, const Q8Matrix& w, const float*
   int32_t* corr = scratch(corr_buf, static_cast<size_t>(M) * nb);
   const long w_stride = static_cast<long>(nb) * 512, dw_stride = static_cast<long>(nb) * kQRowGroup;
   auto prepare = [&](int m0, int mr) { prepare_q8_tile(x, K, m0, mr, xq, dx, corr); };
-  auto compute = [&](int m0, int mr, int g0, int nv) {
+  auto compute = [&](int m0, int mr, int g0, int nv, int /*kb*/) {
     const int n0 = g0 * kQRowGroup;
     const Q8Args a{.w = w.packed() + g0 * w_stride,
                    .dw = w.packed_scales() + g0 * dw_stride,
@@ -426,7 +441,7 @@ void qlinear_forward(float* out, const float* x, const Q8Matrix& w, const float*
                    .nv = nv};
     kt.get(mr, nv)(a);
   };
-  run_tiles(M, N, K, kt.shape(M), prepare, compute);
+  run_tiles(M, N, K, kt.shape(M), 1, prepare, compute);
 }
 
 void qlinear_forward(float* out, const float* x, const F32Matrix& w, const float* bias, int M, bool accumulate) {
@@ -438,32 +453,53 @@ void qlinear_forward(float* out, const float* x, const F32Matrix& w, const float
   thread_local std::vector<float> x_buf;
   float* xt = scratch(x_buf, static_cast<size_t>(M) * K);
   const long w_stride = static_cast<long>(K) * kQRowGroup;
+  const TileShape shape = kt.shape(M);
+  const int row_tiles = (M + shape.mr - 1) / shape.mr;
+  // Several row tiles reuse each weight tile from L2: cut K so a tile's block fits there
+  // beside the next one. One row tile streams the weights once anyway: no blocks.
+  const int k_blocks = row_tiles > 1 ? (K + kF32BlockK - 1) / kF32BlockK : 1;
+  const int block_len = (K + k_blocks - 1) / k_blocks;
+  auto block_k0 = [&](int kb) { return std::min(K, kb * block_len); };
   auto prepare = [&](int m0, int mr) { prepare_f32_tile(x, K, m0, mr, xt); };
-  auto compute = [&](int m0, int mr, int g0, int nv) {
-    const int n0 = g0 * kQRowGroup;
-    F32Args f{.w = w.packed() + g0 * w_stride,
-                    .w_stride = w_stride,
-                    .x = xt + static_cast<size_t>(m0) * K,
-                    .K = K,
-                    .out = out + static_cast<size_t>(m0) * N + n0,
-                    .ldo = N,
-                    .n_valid = std::min(N - n0, nv * kQRowGroup),
-                    .bias = bias ? bias + n0 : nullptr,
-                    .accumulate = accumulate,
-                    .mr = mr,
-                    .nv = nv,
-                    .next = nullptr,
-                    .next_nv = 0};
-    // The last row tile over a weight tile (when there are several: the earlier ones have
-    // brought it into L2) pulls the next weight tile into L2, so the next tile's first pass
-    // does not wait on memory.
-    if (m0 + mr == M && m0 > 0 && g0 + nv < groups) {
-      f.next = w.packed() + (g0 + nv) * w_stride;
-      f.next_nv = std::min(nv, groups - g0 - nv);
+  auto compute = [&](int m0, int mr, int g0, int nv, int kb) {
+    thread_local std::vector<float> partial_buf;  // [row tile][mr][16*nv] sums between blocks
+    const size_t tile_partials = static_cast<size_t>(shape.mr) * shape.nv * kQRowGroup;
+    float* partial = scratch(partial_buf, row_tiles * tile_partials) + (m0 / shape.mr) * tile_partials;
+    const int n0 = g0 * kQRowGroup, k0 = block_k0(kb), k1 = block_k0(kb + 1);
+    F32Args f{.w = w.packed() + g0 * w_stride + k0 * 16L,
+              .w_stride = w_stride,
+              .x = xt + static_cast<size_t>(m0) * K + static_cast<size_t>(k0) * mr,
+              .K = k1 - k0,
+              .out = out + static_cast<size_t>(m0) * N + n0,
+              .ldo = N,
+              .n_valid = std::min(N - n0, nv * kQRowGroup),
+              .bias = bias ? bias + n0 : nullptr,
+              .accumulate = accumulate,
+              .mr = mr,
+              .nv = nv,
+              .acc_in = kb > 0 ? partial : nullptr,
+              .acc_out = kb + 1 < k_blocks ? partial : nullptr,
+              .next = nullptr,
+              .next_nv = 0,
+              .next_len = 0,
+              .next_k0 = 0,
+              .next_every = 1};
+    // Each pass over a block also pulls its share of the next block (this tile's next K
+    // block, else the next tile's first) into L2: pass t of T prefetches chunks from
+    // t*ceil(len/T) on, one per T steps, so memory streams at an even rate behind all
+    // passes instead of in bursts.
+    const bool last_block = kb + 1 == k_blocks;
+    if (row_tiles > 1 && !(last_block && g0 + nv >= groups)) {
+      const int ng0 = last_block ? g0 + nv : g0, nkb = last_block ? 0 : kb + 1;
+      f.next = w.packed() + ng0 * w_stride + block_k0(nkb) * 16L;
+      f.next_nv = std::min(shape.nv, groups - ng0);
+      f.next_len = block_k0(nkb + 1) - block_k0(nkb);
+      f.next_k0 = (m0 / shape.mr) * ((f.next_len + row_tiles - 1) / row_tiles);
+      f.next_every = row_tiles;
     }
     kt.get(mr, nv)(f);
   };
-  run_tiles(M, N, K, kt.shape(M), prepare, compute);
+  run_tiles(M, N, K, shape, k_blocks, prepare, compute);
 }
 
 void qlinear_forward(float* out, const float* x, const Bf16Matrix& w, const float* bias, int M, bool accumulate) {
@@ -476,7 +512,7 @@ void qlinear_forward(float* out, const float* x, const Bf16Matrix& w, const floa
   uint32_t* xt = scratch(x_buf, static_cast<size_t>(M) * np);
   const long w_stride = static_cast<long>(np) * 2 * kQRowGroup;
   auto prepare = [&](int m0, int mr) { prepare_bf16_tile(x, K, m0, mr, xt); };
-  auto compute = [&](int m0, int mr, int g0, int nv) {
+  auto compute = [&](int m0, int mr, int g0, int nv, int /*kb*/) {
     const int n0 = g0 * kQRowGroup;
     const Bf16Args a{.w = w.packed() + g0 * w_stride,
                      .w_stride = w_stride,
@@ -491,7 +527,7 @@ void qlinear_forward(float* out, const float* x, const Bf16Matrix& w, const floa
                      .nv = nv};
     kt.get(mr, nv)(a);
   };
-  run_tiles(M, N, K, kt.shape(M), prepare, compute);
+  run_tiles(M, N, K, kt.shape(M), 1, prepare, compute);
 }
 
 }  // namespace nexus::kernels
