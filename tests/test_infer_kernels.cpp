@@ -48,5 +48,23 @@ TEST(AttentionDecode, F16CacheMatchesReferenceOnTheRoundedValues) {
   }
 }
 
+// Streaming the next head's keys and values ahead (shorter, longer or as long as this
+// head's) only moves memory: the output is bit-identical to a call without it.
+TEST(AttentionDecode, PrefetchingTheNextHeadChangesNothing) {
+  const int hs = 64, Tk = 37;
+  auto q = testutil::uniform(hs, 21, -2, 2);
+  auto K = testutil::uniform((size_t)Tk * hs, 22, -2, 2);
+  auto V = testutil::uniform((size_t)Tk * hs, 23);
+  auto other = testutil::uniform((size_t)100 * hs, 24);
+  std::vector<float> plain(hs), scores(Tk);
+  attention_decode_head(plain.data(), q.data(), K.data(), hs, V.data(), hs, Tk, hs, scores.data());
+  for (int next_rows : {1, Tk, 100}) {
+    std::vector<float> y(hs);
+    const DecodePrefetch next{other.data(), other.data() + 50 * hs, (size_t)next_rows / 2 * hs * sizeof(float)};
+    attention_decode_head(y.data(), q.data(), K.data(), hs, V.data(), hs, Tk, hs, scores.data(), next);
+    EXPECT_EQ(plain, y) << "next rows " << next_rows;
+  }
+}
+
 }  // namespace
 }  // namespace nexus

@@ -52,15 +52,33 @@ inline void dot4(const float* q, const T* K, size_t stride, int hs, float* s) {
   _mm_storeu_ps(s, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
 }
 
-// y[d0 .. d0+8*NV) = sum_j p[j] * V[j, d0 ..] / l, accumulated in registers.
+// Walks a block of memory ahead of use, into L2 (prefetcht1), a given number of bytes at a
+// time: prefetch sites are in the loops, so the lines go out spread over the work.
+class Streamer {
+ public:
+  Streamer(const void* p, size_t bytes) : p_(static_cast<const char*>(p)), end_(p ? p_ + bytes : nullptr) {}
+  void advance(size_t bytes) {
+    for (const char* stop = std::min(end_, p_ + bytes); p_ < stop; p_ += 64) _mm_prefetch(p_, _MM_HINT_T1);
+  }
+  void finish() { advance((size_t)(end_ - p_)); }
+
+ private:
+  const char* p_;
+  const char* end_;
+};
+
+// y[d0 .. d0+8*NV) = sum_j p[j] * V[j, d0 ..] / l, accumulated in registers; `ahead`
+// advances by row_bytes per row.
 template <int NV, class T>
-void weighted_rows(float* y, const float* p, const T* V, int v_stride, int Tk, int d0, float inv_l) {
+void weighted_rows(float* y, const float* p, const T* V, int v_stride, int Tk, int d0, float inv_l, Streamer& ahead,
+                   size_t row_bytes) {
   __m256 acc[NV];
   for (int v = 0; v < NV; v++) acc[v] = _mm256_setzero_ps();
   for (int j = 0; j < Tk; j++) {
     const __m256 pj = _mm256_set1_ps(p[j]);
     const T* row = V + (size_t)j * v_stride + d0;
     for (int v = 0; v < NV; v++) acc[v] = _mm256_fmadd_ps(pj, load8(row + 8 * v), acc[v]);
+    ahead.advance(row_bytes);
   }
   const __m256 s = _mm256_set1_ps(inv_l);
   for (int v = 0; v < NV; v++) _mm256_storeu_ps(y + d0 + 8 * v, _mm256_mul_ps(acc[v], s));
@@ -68,19 +86,28 @@ void weighted_rows(float* y, const float* p, const T* V, int v_stride, int Tk, i
 
 template <class T>
 void decode_head(float* y, const float* q, const T* K, int k_stride, const T* V, int v_stride, int Tk, int hs,
-                 float* scores) {
+                 float* scores, const DecodePrefetch& next) {
   const float scale = 1.0f / std::sqrt((float)hs);
+  const size_t row_bytes = (size_t)hs * sizeof(T);
+  Streamer next_keys(next.keys, next.bytes), next_values(next.values, next.bytes);
   float mx = -INFINITY;
   int j = 0;
   if (hs % 8 == 0)
-    for (; j + 4 <= Tk; j += 4) dot4(q, K + (size_t)j * k_stride, k_stride, hs, scores + j);
+    for (; j + 4 <= Tk; j += 4) {
+      dot4(q, K + (size_t)j * k_stride, k_stride, hs, scores + j);
+      next_keys.advance(4 * row_bytes);
+    }
   for (; j < Tk; j++) scores[j] = dot(q, K + (size_t)j * k_stride, hs);
+  next_keys.finish();
   for (j = 0; j < Tk; j++) mx = std::max(mx, scores[j] *= scale);
   const float inv_l = 1.0f / kernels::exp_shifted_sum(scores, scores, Tk, mx);  // scores become exp(s - max)
-  // Output columns in register blocks of 64, then 8; a ragged tail column by column.
+  // Output columns in register blocks of 64, then 8; a ragged tail column by column. The
+  // first block's pass over V also streams the next values.
+  Streamer none(nullptr, 0);
   int d = 0;
-  for (; d + 64 <= hs; d += 64) weighted_rows<8>(y, scores, V, v_stride, Tk, d, inv_l);
-  for (; d + 8 <= hs; d += 8) weighted_rows<1>(y, scores, V, v_stride, Tk, d, inv_l);
+  for (; d + 64 <= hs; d += 64) weighted_rows<8>(y, scores, V, v_stride, Tk, d, inv_l, d == 0 ? next_values : none, row_bytes);
+  for (; d + 8 <= hs; d += 8) weighted_rows<1>(y, scores, V, v_stride, Tk, d, inv_l, d == 0 ? next_values : none, row_bytes);
+  next_values.finish();
   for (; d < hs; d++) {
     float s = 0.0f;
     for (int j = 0; j < Tk; j++) s += scores[j] * to_float(V[(size_t)j * v_stride + d]);
@@ -91,13 +118,13 @@ void decode_head(float* y, const float* q, const T* K, int k_stride, const T* V,
 }  // namespace
 
 void attention_decode_head(float* y, const float* q, const float* K, int k_stride, const float* V, int v_stride,
-                           int Tk, int hs, float* scores) {
-  decode_head(y, q, K, k_stride, V, v_stride, Tk, hs, scores);
+                           int Tk, int hs, float* scores, const DecodePrefetch& next) {
+  decode_head(y, q, K, k_stride, V, v_stride, Tk, hs, scores, next);
 }
 
 void attention_decode_head(float* y, const float* q, const uint16_t* K, int k_stride, const uint16_t* V,
-                           int v_stride, int Tk, int hs, float* scores) {
-  decode_head(y, q, K, k_stride, V, v_stride, Tk, hs, scores);
+                           int v_stride, int Tk, int hs, float* scores, const DecodePrefetch& next) {
+  decode_head(y, q, K, k_stride, V, v_stride, Tk, hs, scores, next);
 }
 
 void attention_decode_head_ref(float* y, const float* q, const float* K, int k_stride, const float* V, int v_stride,

@@ -1,6 +1,5 @@
 #include "infer/forward.h"
 
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -19,13 +18,6 @@ namespace nexus {
 
 using namespace kernels;
 
-namespace {
-// Asks for [p, p + bytes) in L2 ahead of use (prefetcht1, one request per 64-byte line).
-void prefetch_l2(const void* p, size_t bytes) {
-  const char* c = static_cast<const char*>(p);
-  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T1);
-}
-}  // namespace
 
 const char* kv_type_name(KvType type) { return type == KvType::F16 ? "f16" : "f32"; }
 
@@ -192,12 +184,23 @@ void ForwardPass::attention(int l, std::span<const ForwardChunk> chunks, const s
   const int items = (int)chunks.size() * NH;
   double work = 0;  // multiply-adds of QK^T and PV
   for (const ForwardChunk& ch : chunks) work += 2.0 * ch.n * (ch.pos + ch.n) * C;
-  // Items (chunk, head) go to threads round-robin, so each thread knows its next item and
-  // pulls that item's cached keys and values towards L2 while it works on this one: a decode
-  // item is two cold blocks of (pos+1, hs) floats, and at 16 streams waiting for each
-  // block's first lines cost more than reading them. Tiny passes run on one thread: a
-  // fork/join would cost more than the work.
-  auto run_item = [&](int it) {
+  // Items (chunk, head) go to threads round-robin, so each thread knows its next item and a
+  // decode item streams that item's cached keys and values towards L2 while it reads its own
+  // (at 16 streams, waiting on each cold block's first lines cost more than reading it).
+  // Tiny passes run on one thread: a fork/join would cost more than the work.
+  auto next_of = [&](int it) {
+    DecodePrefetch next;
+    if (it >= items || chunks[it / NH].kind != RowKind::Decode) return next;
+    const KVCache& cache = *chunks[it / NH].cache;
+    const size_t rows = (size_t)chunks[it / NH].pos + 1;
+    if (cache.type() == KvType::F16) {
+      next = {cache.keys_f16(l, it % NH), cache.values_f16(l, it % NH), rows * hs * sizeof(uint16_t)};
+    } else {
+      next = {cache.keys(l, it % NH), cache.values(l, it % NH), rows * hs * sizeof(float)};
+    }
+    return next;
+  };
+  auto run_item = [&](int it, const DecodePrefetch& next) {
     const ForwardChunk& ch = chunks[it / NH];
     const int h = it % NH, r0 = row0[it / NH];
     float* scratch = scratch_[omp_get_thread_num()].data();
@@ -206,7 +209,7 @@ void ForwardPass::attention(int l, std::span<const ForwardChunk> chunks, const s
     const int Tk = ch.pos + ch.n;
     if (ch.cache->type() == KvType::F16) {
       const uint16_t *K = ch.cache->keys_f16(l, h), *V = ch.cache->values_f16(l, h);
-      if (ch.kind == RowKind::Decode) return attention_decode_head(y, q, K, hs, V, hs, Tk, hs, scratch);
+      if (ch.kind == RowKind::Decode) return attention_decode_head(y, q, K, hs, V, hs, Tk, hs, scratch, next);
       float *Kf = scratch, *Vf = scratch + (size_t)Tk * hs;  // widened (Tk, hs) blocks, then the kernel's scratch
       fp16_to_float_row(K, Kf, (int64_t)Tk * hs);
       fp16_to_float_row(V, Vf, (int64_t)Tk * hs);
@@ -214,29 +217,14 @@ void ForwardPass::attention(int l, std::span<const ForwardChunk> chunks, const s
     }
     const float *K = ch.cache->keys(l, h), *V = ch.cache->values(l, h);
     if (ch.kind == RowKind::Decode)  // one query: dot products against the cached rows
-      attention_decode_head(y, q, K, hs, V, hs, Tk, hs, scratch);
+      attention_decode_head(y, q, K, hs, V, hs, Tk, hs, scratch, next);
     else
       attention_head_forward(y, C, nullptr, q, 3 * C, K, hs, V, hs, ch.n, Tk, hs, scratch);
-  };
-  auto prefetch_item = [&](int it) {
-    const ForwardChunk& ch = chunks[it / NH];
-    if (ch.kind != RowKind::Decode) return;
-    const size_t rows = (size_t)(ch.pos + 1) * hs;
-    if (ch.cache->type() == KvType::F16) {
-      prefetch_l2(ch.cache->keys_f16(l, it % NH), rows * sizeof(uint16_t));
-      prefetch_l2(ch.cache->values_f16(l, it % NH), rows * sizeof(uint16_t));
-    } else {
-      prefetch_l2(ch.cache->keys(l, it % NH), rows * sizeof(float));
-      prefetch_l2(ch.cache->values(l, it % NH), rows * sizeof(float));
-    }
   };
 #pragma omp parallel if (items > 1 && work >= 1.0e5 && !omp_in_parallel())
   {
     const int nth = omp_get_num_threads(), tid = omp_get_thread_num();
-    for (int it = tid; it < items; it += nth) {
-      if (it + nth < items) prefetch_item(it + nth);
-      run_item(it);
-    }
+    for (int it = tid; it < items; it += nth) run_item(it, next_of(it + nth));
   }
 }
 
