@@ -201,7 +201,9 @@ Results measure(const GenerateBenchOptions& o, std::shared_ptr<const InferenceMo
   for (int B : o.batches) {
     DecodeRun run;
     run.batch = B;
-    run.tok_per_s = time_decode(pass, decode_cache, r.D, B, r.G, &run.cache_bytes);
+    std::vector<double> rates;  // tok/s of each repetition: the median is reported
+    for (int k = 0; k < o.repetitions; k++) rates.push_back(time_decode(pass, decode_cache, r.D, B, r.G, &run.cache_bytes));
+    run.tok_per_s = median(rates);
     r.peak_kv = std::max(r.peak_kv, base_kv + run.cache_bytes);
     if ((long)B * r.P <= o.max_prefill) {
       size_t sched = 0;  // its caches and its own forward workspace
@@ -255,6 +257,7 @@ int run_generate_bench(const GenerateBenchOptions& o) {
             {"prompt_tokens", r.P},
             {"gen_tokens", r.G},
             {"decode_context", r.D},
+            {"repetitions", o.repetitions},
             {"kv_type", o.kv_type}};
   }
   head["precisions"] = precisions;

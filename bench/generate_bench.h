@@ -10,6 +10,8 @@
 //             caches are copies of one prefilled prompt, so the bench does not pay B prefills
 //   recompute tok/s of decoding without a cache at recompute_context tokens of context (each
 //             token re-runs the whole context) next to cached decode at the same context
+// The single-prompt prefill and each decode run are repeated (repetitions) and their medians
+// reported, as llama-bench repeats each test: these machines are noisy.
 // Each is measured for every weight precision asked for (f32, bf16, q8: the model's Linear
 // weights converted at load time). Then a table per precision and one JSON line.
 #include <string>
@@ -26,7 +28,7 @@ struct GenerateBenchOptions {
   int recompute_context = 512;        // capped to the model's context
   int recompute_tokens = 4;           // tokens timed without a cache
   long max_prefill = 8192;            // largest B * prompt_tokens prefilled per batch size
-  int repetitions = 3;                // timed prefills of the single prompt (median)
+  int repetitions = 3;                // timed single-prompt prefills and decode runs (medians)
   int threads = 0;
   bool mmap = true;                   // weights mapped (true) or read into huge pages
   std::vector<std::string> weights{"f32", "bf16", "q8"};  // precisions measured, in order

@@ -81,7 +81,7 @@ void register_bench(CLI::App& app) {
   gen->add_option("--max-prefill", cmd->generate.max_prefill,
                   "measure batch prefill only when batch * prompt tokens <= this")
       ->capture_default_str();
-  gen->add_option("--repeats", cmd->generate.repetitions, "timed single-prompt prefills (median)")->capture_default_str();
+  gen->add_option("--repeats", cmd->generate.repetitions, "timed runs of the single-prompt prefill and of each decode (medians)")->capture_default_str();
   gen->add_flag("--json", cmd->generate.json_only, "print only the JSON line");
   gen->add_flag("--mmap,!--no-mmap", cmd->generate.mmap, "map the weights (default) or read them into huge pages");
   gen->add_option("--weights", cmd->generate.weights, "weight precisions to measure (f32, bf16, q8)")
