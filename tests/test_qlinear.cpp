@@ -323,7 +323,7 @@ std::vector<Case> cases(bool q8) {
   const std::vector<std::pair<int, int>> shapes =
       q8 ? std::vector<std::pair<int, int>>{{16, 32}, {37, 64}, {70, 96}, {130, 256}}
          : std::vector<std::pair<int, int>>{{16, 32}, {33, 7}, {50, 45}, {70, 96}, {130, 256}};
-  for (int M : {1, 2, 3, 7, 16, 64, 100, 512})
+  for (int M : {1, 2, 3, 7, 12, 16, 64, 100, 512})
     for (auto [N, K] : shapes) {
       if (static_cast<long>(M) * N * K > 5'000'000) continue;  // keep the double emulation fast
       out.push_back({M, N, K, (M + N) % 2 == 0, M == 7});

@@ -16,6 +16,7 @@
 //     x    float  [k < K][i < mr]  = x[m0+i][k]                                at x + m0*K
 //   bf16 tile, P = ceil(K/2) pairs:
 //     x    uint32 [j < P][i < mr] = bf16(x[m0+i][2j]) | bf16(x[m0+i][2j+1]) << 16  at x + m0*P
+#include <algorithm>
 #include <cstdint>
 
 namespace nexus::kernels::detail {
@@ -90,13 +91,19 @@ struct TileShape {
 /// The kernels of one ISA path and the tile shapes it wants.
 template <class Kernel>
 struct KernelTable {
-  TileShape large;   // M > small_m: the register tile with the most arithmetic per load
+  TileShape large;   // M > one_pass_m: the register tile with the most arithmetic per load
   int small_m = 0;   // M <= small_m (bandwidth-bound decode): tiles of M rows by small_nv
   int small_nv = 0;  // groups, i.e. more weight streams in flight per thread
-  Kernel (*get)(int mr, int nv) = nullptr;  // every mr, nv up to those of both shapes
+  Kernel (*get)(int mr, int nv) = nullptr;  // every mr, nv up to those of all shapes
+  int one_pass_m = 0;    // small_m < M <= one_pass_m: one tile of all M rows, so each weight
+  int accumulators = 0;  // is read once; as many groups as fit `accumulators` registers
 
   /// The tile shape for a call with M rows of x.
-  TileShape shape(int M) const { return M <= small_m ? TileShape{M, small_nv} : large; }
+  TileShape shape(int M) const {
+    if (M <= small_m) return {M, small_nv};
+    if (M <= one_pass_m) return {M, std::clamp(accumulators / M, 1, small_nv)};
+    return large;
+  }
 };
 
 /// AVX-512F f32 kernels (qlinear_avx512.cpp). Call only when cpu_features().avx512f.
