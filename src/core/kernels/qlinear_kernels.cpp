@@ -444,6 +444,43 @@ void qlinear_forward(float* out, const float* x, const Q8Matrix& w, const float*
   run_tiles(M, N, K, kt.shape(M), 1, prepare, compute);
 }
 
+namespace detail {
+namespace {
+
+// How an f32 call is cut: tiles of `shape`, row_tiles of them over M, K in k_blocks blocks.
+struct F32Plan {
+  TileShape shape;
+  int row_tiles = 1, k_blocks = 1, block_len = 0, K = 0;
+
+  F32Plan(TileShape s, int M, int K_) : shape(s), row_tiles((M + s.mr - 1) / s.mr), K(K_) {
+    // Several row tiles reuse each weight tile from L2: cut K so a tile's block fits there
+    // beside the next one. One row tile reads each weight once anyway: no blocks.
+    k_blocks = row_tiles > 1 ? (K + kF32BlockK - 1) / kF32BlockK : 1;
+    block_len = (K + k_blocks - 1) / k_blocks;
+  }
+  /// First chunk of block kb (K for kb == k_blocks).
+  int k0(int kb) const { return std::min(K, kb * block_len); }
+};
+
+// Sets f.next*: the pass of row tile m0 over block kb of the tile at group g0 also pulls its
+// share of the next block (this tile's next K block, else the next tile's first) into L2:
+// pass t of T prefetches chunks from t*ceil(len/T) on, one per T steps, so memory streams at
+// an even rate behind all passes instead of in bursts.
+void plan_next_block(F32Args& f, const F32Plan& p, const F32Matrix& w, int groups, int m0, int g0, int nv, int kb) {
+  const bool last_block = kb + 1 == p.k_blocks;
+  if (last_block && g0 + nv >= groups) return;
+  const long w_stride = static_cast<long>(p.K) * kQRowGroup;
+  const int ng0 = last_block ? g0 + nv : g0, nkb = last_block ? 0 : kb + 1;
+  f.next = w.packed() + ng0 * w_stride + p.k0(nkb) * 16L;
+  f.next_nv = std::min(p.shape.nv, groups - ng0);
+  f.next_len = p.k0(nkb + 1) - p.k0(nkb);
+  f.next_k0 = (m0 / p.shape.mr) * ((f.next_len + p.row_tiles - 1) / p.row_tiles);
+  f.next_every = p.row_tiles;
+}
+
+}  // namespace
+}  // namespace detail
+
 void qlinear_forward(float* out, const float* x, const F32Matrix& w, const float* bias, int M, bool accumulate) {
   using namespace detail;
   check_forward("qlinear_forward", out, x, w.rows(), w.cols(), M);
@@ -453,23 +490,17 @@ void qlinear_forward(float* out, const float* x, const F32Matrix& w, const float
   thread_local std::vector<float> x_buf;
   float* xt = scratch(x_buf, static_cast<size_t>(M) * K);
   const long w_stride = static_cast<long>(K) * kQRowGroup;
-  const TileShape shape = kt.shape(M);
-  const int row_tiles = (M + shape.mr - 1) / shape.mr;
-  // Several row tiles reuse each weight tile from L2: cut K so a tile's block fits there
-  // beside the next one. One row tile streams the weights once anyway: no blocks.
-  const int k_blocks = row_tiles > 1 ? (K + kF32BlockK - 1) / kF32BlockK : 1;
-  const int block_len = (K + k_blocks - 1) / k_blocks;
-  auto block_k0 = [&](int kb) { return std::min(K, kb * block_len); };
+  const F32Plan plan(kt.shape(M), M, K);
   auto prepare = [&](int m0, int mr) { prepare_f32_tile(x, K, m0, mr, xt); };
   auto compute = [&](int m0, int mr, int g0, int nv, int kb) {
     thread_local std::vector<float> partial_buf;  // [row tile][mr][16*nv] sums between blocks
-    const size_t tile_partials = static_cast<size_t>(shape.mr) * shape.nv * kQRowGroup;
-    float* partial = scratch(partial_buf, row_tiles * tile_partials) + (m0 / shape.mr) * tile_partials;
-    const int n0 = g0 * kQRowGroup, k0 = block_k0(kb), k1 = block_k0(kb + 1);
+    const size_t tile_partials = static_cast<size_t>(plan.shape.mr) * plan.shape.nv * kQRowGroup;
+    float* partial = scratch(partial_buf, plan.row_tiles * tile_partials) + (m0 / plan.shape.mr) * tile_partials;
+    const int n0 = g0 * kQRowGroup, k0 = plan.k0(kb);
     F32Args f{.w = w.packed() + g0 * w_stride + k0 * 16L,
               .w_stride = w_stride,
               .x = xt + static_cast<size_t>(m0) * K + static_cast<size_t>(k0) * mr,
-              .K = k1 - k0,
+              .K = plan.k0(kb + 1) - k0,
               .out = out + static_cast<size_t>(m0) * N + n0,
               .ldo = N,
               .n_valid = std::min(N - n0, nv * kQRowGroup),
@@ -478,29 +509,18 @@ void qlinear_forward(float* out, const float* x, const F32Matrix& w, const float
               .mr = mr,
               .nv = nv,
               .acc_in = kb > 0 ? partial : nullptr,
-              .acc_out = kb + 1 < k_blocks ? partial : nullptr,
+              .acc_out = kb + 1 < plan.k_blocks ? partial : nullptr,
               .next = nullptr,
               .next_nv = 0,
               .next_len = 0,
               .next_k0 = 0,
               .next_every = 1};
-    // Each pass over a block also pulls its share of the next block (this tile's next K
-    // block, else the next tile's first) into L2: pass t of T prefetches chunks from
-    // t*ceil(len/T) on, one per T steps, so memory streams at an even rate behind all
-    // passes instead of in bursts. The few-row streaming tiles (M <= small_m) leave it to
-    // the hardware prefetcher (measured faster for them).
-    const bool last_block = kb + 1 == k_blocks;
-    if (M > kt.small_m && !(last_block && g0 + nv >= groups)) {
-      const int ng0 = last_block ? g0 + nv : g0, nkb = last_block ? 0 : kb + 1;
-      f.next = w.packed() + ng0 * w_stride + block_k0(nkb) * 16L;
-      f.next_nv = std::min(shape.nv, groups - ng0);
-      f.next_len = block_k0(nkb + 1) - block_k0(nkb);
-      f.next_k0 = (m0 / shape.mr) * ((f.next_len + row_tiles - 1) / row_tiles);
-      f.next_every = row_tiles;
-    }
+    // The few-row streaming tiles (M <= small_m) leave prefetching to the hardware
+    // (measured faster for them); the others stream the next block into L2 along the way.
+    if (M > kt.small_m) plan_next_block(f, plan, w, groups, m0, g0, nv, kb);
     kt.get(mr, nv)(f);
   };
-  run_tiles(M, N, K, shape, k_blocks, prepare, compute);
+  run_tiles(M, N, K, plan.shape, plan.k_blocks, prepare, compute);
 }
 
 void qlinear_forward(float* out, const float* x, const Bf16Matrix& w, const float* bias, int M, bool accumulate) {
