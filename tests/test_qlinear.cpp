@@ -214,27 +214,11 @@ void finish_expected(Expected& e, size_t i, double sum, double abs_terms, double
   e.loose[i] = x_err * (1 + 1e-6) + e.tight[i] + 0x1p-23 * std::fabs(e.value[i]);
 }
 
-// f32: one fma chain per output, so the exact sum is within K roundings of it.
-Expected expect_f32(const float* x, const F32Matrix& w, const float* bias, int M, const float* out0) {
-  const int N = w.rows(), K = w.cols();
-  std::vector<float> wf(static_cast<size_t>(N) * K);
-  w.to_f32(wf.data());
-  Expected e{std::vector<double>(static_cast<size_t>(M) * N), {}, {}};
-  e.tight = e.loose = e.value;
-  for (int m = 0; m < M; ++m)
-    for (int n = 0; n < N; ++n) {
-      double sum = 0, abs_terms = 0;
-      for (int k = 0; k < K; ++k) {
-        const double t = static_cast<double>(wf[static_cast<size_t>(n) * K + k]) * x[static_cast<size_t>(m) * K + k];
-        sum += t;
-        abs_terms += std::fabs(t);
-      }
-      finish_expected(e, static_cast<size_t>(m) * N + n, sum, abs_terms, K, 0.0, bias, n, out0);
-    }
-  return e;
-}
-
-Expected expect_bf16(const float* x, const Bf16Matrix& w, const float* bias, int M, const float* out0) {
+// Expected outputs of a dense (f32 or bf16) weight: x rounded by round_x as the kernels
+// round it, then one chain of fmas per output, so the exact sum is within K roundings of it;
+// x_err bounds what the rounding of x moved.
+template <class Matrix, class RoundX>
+Expected expect_dense(const float* x, const Matrix& w, const float* bias, int M, const float* out0, RoundX round_x) {
   const int N = w.rows(), K = w.cols();
   std::vector<float> wf(static_cast<size_t>(N) * K);
   w.to_f32(wf.data());
@@ -244,7 +228,7 @@ Expected expect_bf16(const float* x, const Bf16Matrix& w, const float* bias, int
     for (int n = 0; n < N; ++n) {
       double sum = 0, abs_terms = 0, x_err = 0;
       for (int k = 0; k < K; ++k) {
-        const float xk = x[static_cast<size_t>(m) * K + k], xr = bf16_to_float(float_to_bf16(xk));
+        const float xk = x[static_cast<size_t>(m) * K + k], xr = round_x(xk);
         const double wk = wf[static_cast<size_t>(n) * K + k];
         sum += wk * xr;
         abs_terms += std::fabs(wk * xr);
@@ -253,6 +237,16 @@ Expected expect_bf16(const float* x, const Bf16Matrix& w, const float* bias, int
       finish_expected(e, static_cast<size_t>(m) * N + n, sum, abs_terms, K, x_err, bias, n, out0);
     }
   return e;
+}
+
+// f32: x as given.
+Expected expect_f32(const float* x, const F32Matrix& w, const float* bias, int M, const float* out0) {
+  return expect_dense(x, w, bias, M, out0, [](float v) { return v; });
+}
+
+// bf16: x rounded to bf16 (nearest even).
+Expected expect_bf16(const float* x, const Bf16Matrix& w, const float* bias, int M, const float* out0) {
+  return expect_dense(x, w, bias, M, out0, [](float v) { return bf16_to_float(float_to_bf16(v)); });
 }
 
 Expected expect_q8(const float* x, const Q8Matrix& w, const float* bias, int M, const float* out0) {

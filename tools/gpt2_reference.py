@@ -171,17 +171,21 @@ def assigned(cp):
     return not 0xD800 <= cp <= 0xDFFF and unicodedata.category(chr(cp)) != "Cn"
 
 
+def random_assigned(rng, ranges):
+    """A random character of one of the ranges, or None when it drew an unassigned code point."""
+    lo, hi = rng.choice(ranges)
+    cp = rng.randint(lo, hi)
+    return chr(cp) if assigned(cp) else None
+
+
 def random_unicode(rng, n):
     out = []
     while len(out) < n:
         r = rng.random()
         if r < 0.4:
             out.append(rng.choice(ASCII_POOL))
-        else:
-            lo, hi = rng.choice(UNICODE_RANGES)
-            cp = rng.randint(lo, hi)
-            if assigned(cp):
-                out.append(chr(cp))
+        elif (c := random_assigned(rng, UNICODE_RANGES)) is not None:
+            out.append(c)
     return "".join(out)
 
 
@@ -207,11 +211,8 @@ def random_cased(rng, n):
             out.append(rng.choice("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"))
         elif r < 0.55:
             out.append(rng.choice(CASED_PIECES))
-        else:
-            lo, hi = rng.choice(CASED_RANGES)
-            cp = rng.randint(lo, hi)
-            if assigned(cp):
-                out.append(chr(cp))
+        elif (c := random_assigned(rng, CASED_RANGES)) is not None:
+            out.append(c)
     return "".join(out)
 
 

@@ -160,11 +160,10 @@ void ForwardPass::layer(int l, std::span<const ForwardChunk> chunks, const std::
   matmul(w.fcproj, w.fcprojb, fc_.data(), R, x_.data(), true);  // x += mlp(x)
 }
 
-void ForwardPass::attention(int l, std::span<const ForwardChunk> chunks, const std::vector<int>& row0) {
+// Writes the pass's new keys and values (from qkv_) into the chunks' caches.
+void ForwardPass::store_kv(int l, std::span<const ForwardChunk> chunks, const std::vector<int>& row0) {
   const GPTConfig& c = model_->config();
   const int C = c.n_embd, NH = c.n_head, hs = c.head_size();
-  // New keys and values go into each cache first, so a chunk attends to them like to
-  // the ones cached by earlier passes.
   for (size_t i = 0; i < chunks.size(); i++) {
     const ForwardChunk& ch = chunks[i];
     for (int t = 0; t < ch.n; t++) {
@@ -181,6 +180,14 @@ void ForwardPass::attention(int l, std::span<const ForwardChunk> chunks, const s
       }
     }
   }
+}
+
+void ForwardPass::attention(int l, std::span<const ForwardChunk> chunks, const std::vector<int>& row0) {
+  const GPTConfig& c = model_->config();
+  const int C = c.n_embd, NH = c.n_head, hs = c.head_size();
+  // New keys and values go into each cache first, so a chunk attends to them like to
+  // the ones cached by earlier passes.
+  store_kv(l, chunks, row0);
   const int items = (int)chunks.size() * NH;
   double work = 0;  // multiply-adds of QK^T and PV
   for (const ForwardChunk& ch : chunks) work += 2.0 * ch.n * (ch.pos + ch.n) * C;
@@ -189,16 +196,10 @@ void ForwardPass::attention(int l, std::span<const ForwardChunk> chunks, const s
   // (at 16 streams, waiting on each cold block's first lines cost more than reading it).
   // Tiny passes run on one thread: a fork/join would cost more than the work.
   auto next_of = [&](int it) {
-    DecodePrefetch next;
-    if (it >= items || chunks[it / NH].kind != RowKind::Decode) return next;
+    if (it >= items || chunks[it / NH].kind != RowKind::Decode) return DecodePrefetch{};
     const KVCache& cache = *chunks[it / NH].cache;
-    const size_t rows = (size_t)chunks[it / NH].pos + 1;
-    if (cache.type() == KvType::F16) {
-      next = {cache.keys_f16(l, it % NH), cache.values_f16(l, it % NH), rows * hs * sizeof(uint16_t)};
-    } else {
-      next = {cache.keys(l, it % NH), cache.values(l, it % NH), rows * hs * sizeof(float)};
-    }
-    return next;
+    const size_t bytes = ((size_t)chunks[it / NH].pos + 1) * hs * cache.element_bytes();
+    return DecodePrefetch{cache.key_bytes(l, it % NH), cache.value_bytes(l, it % NH), bytes};
   };
   auto run_item = [&](int it, const DecodePrefetch& next) {
     const ForwardChunk& ch = chunks[it / NH];

@@ -52,6 +52,11 @@ class KVCache {
   uint16_t* values_f16(int l, int h) { return f16() + block(l, 1, h); }
   const uint16_t* keys_f16(int l, int h) const { return const_cast<KVCache*>(this)->keys_f16(l, h); }
   const uint16_t* values_f16(int l, int h) const { return const_cast<KVCache*>(this)->values_f16(l, h); }
+  /// Bytes of one element (4 for f32, 2 for f16).
+  size_t element_bytes() const { return type_ == KvType::F16 ? 2 : sizeof(float); }
+  /// Keys / values of layer l, head h as untyped memory ((T, hs) elements), e.g. to prefetch.
+  const void* key_bytes(int l, int h) const { return bytes_at(block(l, 0, h)); }
+  const void* value_bytes(int l, int h) const { return bytes_at(block(l, 1, h)); }
   /// Copies another cache of the same shape and type (e.g. to fork a prefilled prompt).
   void copy_from(const KVCache& other);
   /// Bytes of cache memory.
@@ -59,6 +64,9 @@ class KVCache {
 
  private:
   size_t block(int l, int kv, int h) const { return (((size_t)l * 2 + kv) * NH_ + h) * T_ * hs_; }
+  const void* bytes_at(size_t element) const {
+    return reinterpret_cast<const char*>(data_.data()) + element * element_bytes();
+  }
   float* f32();
   uint16_t* f16();
 
@@ -110,6 +118,7 @@ class ForwardPass {
   void ensure_workspace(int rows, int logit_rows, int max_keys, bool f16_cache);
   void embed(std::span<const ForwardChunk> chunks, const std::vector<int>& row0);
   void layer(int l, std::span<const ForwardChunk> chunks, const std::vector<int>& row0);
+  void store_kv(int l, std::span<const ForwardChunk> chunks, const std::vector<int>& row0);
   void attention(int l, std::span<const ForwardChunk> chunks, const std::vector<int>& row0);
   void logits(std::span<const ForwardChunk> chunks, const std::vector<int>& row0);
 

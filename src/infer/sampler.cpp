@@ -36,53 +36,56 @@ size_t argmax(const Candidates& c) {
   return best;
 }
 
-// The k-th highest of the n values logit(0..n-1), 0 < k <= n: a min-heap of k floats, one
-// compare per value once warm (a partial sort of V = 50k candidates per token was the
-// costliest step of a draw).
-template <class Logit>
-float kth_highest(size_t n, size_t k, const Logit& logit) {
-  std::vector<float> heap;
-  heap.reserve(k);
-  for (size_t i = 0; i < n; ++i) {
-    const float l = logit(i);
-    if (heap.size() < k) {
-      heap.push_back(l);
-      std::push_heap(heap.begin(), heap.end(), std::greater<float>());
-    } else if (l > heap.front()) {
-      std::pop_heap(heap.begin(), heap.end(), std::greater<float>());
-      heap.back() = l;
-      std::push_heap(heap.begin(), heap.end(), std::greater<float>());
+// The k highest values offered so far, as a min-heap of k floats: once k have been offered,
+// min() is the k-th highest, and a value costs one compare unless it beats min() (a partial
+// sort of V = 50k candidates per token was the costliest step of a draw).
+class TopValues {
+ public:
+  explicit TopValues(size_t k) : k_(k) { heap_.reserve(k); }
+  void offer(float v) {
+    if (heap_.size() < k_) {
+      heap_.push_back(v);
+      std::push_heap(heap_.begin(), heap_.end(), std::greater<float>());
+    } else if (v > heap_.front()) {
+      std::pop_heap(heap_.begin(), heap_.end(), std::greater<float>());
+      heap_.back() = v;
+      std::push_heap(heap_.begin(), heap_.end(), std::greater<float>());
     }
   }
-  return heap.front();
+  float min() const { return heap_.front(); }
+
+ private:
+  size_t k_;
+  std::vector<float> heap_;
+};
+
+// The k-th highest of the n values logit(0..n-1), 0 < k <= n.
+template <class Logit>
+float kth_highest(size_t n, size_t k, const Logit& logit) {
+  TopValues top(k);
+  for (size_t i = 0; i < n; ++i) top.offer(logit(i));
+  return top.min();
 }
 
-// kth_highest over contiguous floats (the raw logits, no NaN): the same heap, fed only by
-// the blocks of 32 where some value beats the heap's minimum (four AVX2 compares per
-// block: once the heap is warm, a draw over 50k logits touches few of them).
+// kth_highest over contiguous floats (the raw logits, no NaN): after the first k, only the
+// blocks of 32 where some value beats the current k-th highest are offered (four AVX2
+// compares per block: once warm, a draw over 50k logits touches few of them).
 float kth_highest(std::span<const float> x, size_t k) {
-  const size_t n = x.size();
-  std::vector<float> heap(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(k));
-  std::make_heap(heap.begin(), heap.end(), std::greater<float>());
-  auto offer = [&](float l) {
-    if (l <= heap.front()) return;
-    std::pop_heap(heap.begin(), heap.end(), std::greater<float>());
-    heap.back() = l;
-    std::push_heap(heap.begin(), heap.end(), std::greater<float>());
-  };
-  size_t i = k;
-  for (; i + 32 <= n; i += 32) {
-    const __m256 t = _mm256_set1_ps(heap.front());
+  TopValues top(k);
+  size_t i = 0;
+  for (; i < k; ++i) top.offer(x[i]);
+  for (; i + 32 <= x.size(); i += 32) {
+    const __m256 t = _mm256_set1_ps(top.min());
     const float* p = x.data() + i;
     const __m256 any = _mm256_or_ps(
         _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(p), t, _CMP_GT_OQ), _mm256_cmp_ps(_mm256_loadu_ps(p + 8), t, _CMP_GT_OQ)),
         _mm256_or_ps(_mm256_cmp_ps(_mm256_loadu_ps(p + 16), t, _CMP_GT_OQ),
                      _mm256_cmp_ps(_mm256_loadu_ps(p + 24), t, _CMP_GT_OQ)));
     if (_mm256_testz_ps(any, any)) continue;
-    for (int j = 0; j < 32; ++j) offer(p[j]);
+    for (int j = 0; j < 32; ++j) top.offer(p[j]);
   }
-  for (; i < n; ++i) offer(x[i]);
-  return heap.front();
+  for (; i < x.size(); ++i) top.offer(x[i]);
+  return top.min();
 }
 
 // Throws InvalidArgument naming the first NaN or +inf logit: NaN would break the sort's

@@ -28,17 +28,21 @@ constexpr TileShape kQ8Large{6, 2}, kBf16Large{6, 4}, kF32Large{8, 3};
 constexpr int kQ8SmallM = 3, kQ8SmallNv = 4, kF32SmallM = 3, kF32SmallNv = 4, kF32OnePassM = 16;
 // Kernels are instantiated for every mr <= kGridMr (f32: kF32GridMr), nv <= kGridNv.
 constexpr int kGridMr = 6, kF32GridMr = kF32OnePassM, kGridNv = 4;
+// Row loops are unrolled by pragma (8 in q8/bf16, 16 in f32): a tile with more rows than its
+// unroll count keeps its accumulators on the stack and runs several times slower.
+static_assert(kGridMr <= 8 && kF32GridMr <= 16, "raise the kernels' #pragma GCC unroll counts");
 
-// Writes row i's 16*NV outputs: r = acc (+ bias) (+ out), lanes past n_valid untouched.
+// Writes row i of tile t: r = acc (+ bias) (+ out), lanes past n_valid untouched.
 template <int NV>
-inline void store_row(float* out, const __m512 (&acc)[NV], const float* bias, int n_valid, bool accumulate) {
+inline void store_row(const OutputTile& t, int i, const __m512 (&acc)[NV]) {
+  float* out = t.out + i * t.ldo;
 #pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
-    const int lanes = group_lanes(n_valid, v);
+    const int lanes = group_lanes(t.n_valid, v);
     const __mmask16 m = static_cast<__mmask16>((1u << lanes) - 1u);
     __m512 r = acc[v];
-    if (bias) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, bias + 16 * v));
-    if (accumulate) r = _mm512_add_ps(_mm512_maskz_loadu_ps(m, out + 16 * v), r);
+    if (t.bias) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, t.bias + 16 * v));
+    if (t.accumulate) r = _mm512_add_ps(_mm512_maskz_loadu_ps(m, out + 16 * v), r);
     _mm512_mask_storeu_ps(out + 16 * v, m, r);
   }
 }
@@ -94,7 +98,7 @@ void q8_vnni(const Q8Args& a) {
     }
   }
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) store_row<NV>(a.out + i * a.ldo, accf[i], a.bias, a.n_valid, a.accumulate);
+  for (int i = 0; i < MR; ++i) store_row<NV>(a.t, i, accf[i]);
 }
 
 // f32: per k one chunk of 16 rows per group, one broadcast of x per row, MR*NV FMAs.
@@ -135,7 +139,7 @@ void f32_fma(const F32Args& a) {
     return;
   }
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) store_row<NV>(a.out + i * a.ldo, acc[i], a.bias, a.n_valid, a.accumulate);
+  for (int i = 0; i < MR; ++i) store_row<NV>(a.t, i, acc[i]);
 }
 
 // bf16 x bf16 with f32 accumulation: one vdpbf16ps per chunk of 16 rows x 2 values.
@@ -159,7 +163,7 @@ void bf16_dp(const Bf16Args& a) {
     }
   }
 #pragma GCC unroll 8
-  for (int i = 0; i < MR; ++i) store_row<NV>(a.out + i * a.ldo, acc[i], a.bias, a.n_valid, a.accumulate);
+  for (int i = 0; i < MR; ++i) store_row<NV>(a.t, i, acc[i]);
 }
 
 template <size_t... I>

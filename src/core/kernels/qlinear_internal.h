@@ -21,6 +21,16 @@
 
 namespace nexus::kernels::detail {
 
+/// The block of out one kernel call writes: mr rows of x by nv groups of 16 weight rows.
+struct OutputTile {
+  float* out;         // out(m0, n0)
+  long ldo;           // row stride of out (N)
+  int n_valid;        // valid output columns from n0 (<= 16*nv)
+  const float* bias;  // bias + n0, or null
+  bool accumulate;    // out += instead of out =
+  int mr, nv;         // tile shape (the templated SIMD kernels know theirs)
+};
+
 /// One q8 kernel call: x tile (mr rows) times nv weight groups, over all K.
 struct Q8Args {
   const uint8_t* w;      // packed values of the tile's first group
@@ -31,12 +41,7 @@ struct Q8Args {
   const float* dx;
   const int32_t* corr;
   int nb;                // K / 32
-  float* out;            // out(m0, n0)
-  long ldo;              // row stride of out (N)
-  int n_valid;           // valid output columns from n0 (<= 16*nv)
-  const float* bias;     // bias + n0, or null
-  bool accumulate;       // out += instead of out =
-  int mr, nv;            // tile shape (the templated SIMD kernels know theirs)
+  OutputTile t;
 };
 
 /// One f32 kernel call: x tile (mr rows) times nv weight groups, over chunks [k0, k0 + K)
@@ -48,12 +53,7 @@ struct F32Args {
   long w_stride;        // floats from one group to the next (K_total * 16)
   const float* x;       // x tile at chunk k0 (layout above: x + m0*K_total + k0*mr)
   int K;                // chunks in this block
-  float* out;           // out(m0, n0)
-  long ldo;
-  int n_valid;
-  const float* bias;    // bias + n0, or null
-  bool accumulate;
-  int mr, nv;
+  OutputTile t;
   const float* acc_in;  // partial sums to continue, [i < mr][16*nv]; null: start from 0
   float* acc_out;       // if set: write the raw partial sums here (same layout), not out
   const float* next;    // the block to be computed next (chunk 0 of its first group, same
@@ -70,12 +70,7 @@ struct Bf16Args {
   long w_stride;      // uint16 elements from one group to the next (P * 32)
   const uint32_t* x;  // x tile, layout above
   int np;             // P, pairs along K
-  float* out;         // out(m0, n0)
-  long ldo;
-  int n_valid;
-  const float* bias;  // bias + n0, or null
-  bool accumulate;
-  int mr, nv;
+  OutputTile t;
 };
 
 using F32Kernel = void (*)(const F32Args&);

@@ -137,37 +137,41 @@ void prepare_bf16_tile(const float* x, int K, int m0, int mr, uint32_t* xt) {
 // ---------------------------------------------------------------------------------------
 // Output: r = acc (+ bias) (+ out), the same order on every path.
 
-inline float finish(float acc, const float* bias, int n, const float* out, bool accumulate) {
+// Writes out(i, col) of tile t from its sum acc (scalar kernels, store8's ragged tail).
+inline void finish(const OutputTile& t, int i, int col, float acc) {
+  float* o = t.out + i * t.ldo + col;
   float r = acc;
-  if (bias) r = r + bias[n];
-  if (accumulate) r = *out + r;
-  return r;
+  if (t.bias) r = r + t.bias[col];
+  if (t.accumulate) r = *o + r;
+  *o = r;
 }
 
-// Stores 8 lanes of one output row (AVX2 kernels), only the first `lanes`.
-void store8(float* out, __m256 acc, const float* bias, int lanes, bool accumulate) {
+// Writes out(i, col0 .. col0+7) of tile t (AVX2 kernels), only the columns below n_valid.
+void store8(const OutputTile& t, int i, int col0, __m256 acc) {
+  const int lanes = std::min(8, t.n_valid - col0);
   if (lanes <= 0) return;
   if (lanes == 8) {
+    float* o = t.out + i * t.ldo + col0;
     __m256 r = acc;
-    if (bias) r = _mm256_add_ps(r, _mm256_loadu_ps(bias));
-    if (accumulate) r = _mm256_add_ps(_mm256_loadu_ps(out), r);
-    _mm256_storeu_ps(out, r);
+    if (t.bias) r = _mm256_add_ps(r, _mm256_loadu_ps(t.bias + col0));
+    if (t.accumulate) r = _mm256_add_ps(_mm256_loadu_ps(o), r);
+    _mm256_storeu_ps(o, r);
     return;
   }
   alignas(32) float tmp[8];
   _mm256_store_ps(tmp, acc);
-  for (int l = 0; l < lanes; ++l) out[l] = finish(tmp[l], bias, l, out + l, accumulate);
+  for (int l = 0; l < lanes; ++l) finish(t, i, col0 + l, tmp[l]);
 }
 
 // ---------------------------------------------------------------------------------------
 // Scalar kernels (any mr, nv): the definition of the arithmetic the SIMD kernels reproduce.
 
 void q8_scalar(const Q8Args& a) {
-  const int mr = a.mr, nv = a.nv;
+  const int mr = a.t.mr, nv = a.t.nv;
   for (int v = 0; v < nv; ++v) {
     const uint8_t* w = a.w + v * a.w_stride;
     const uint16_t* dw = a.dw + v * a.dw_stride;
-    for (int r = 0; r < group_lanes(a.n_valid, v); ++r) {
+    for (int r = 0; r < group_lanes(a.t.n_valid, v); ++r) {
       for (int i = 0; i < mr; ++i) {
         float acc = 0.0f;
         for (int b = 0; b < a.nb; ++b) {
@@ -180,37 +184,35 @@ void q8_scalar(const Q8Args& a) {
           const float s = fp16_to_float(dw[b * 16 + r]) * a.dx[b * mr + i];
           acc = std::fma(static_cast<float>(dot), s, acc);
         }
-        float* o = a.out + i * a.ldo + 16 * v + r;
-        *o = finish(acc, a.bias ? a.bias + 16 * v : nullptr, r, o, a.accumulate);
+        finish(a.t, i, 16 * v + r, acc);
       }
     }
   }
 }
 
 void f32_scalar(const F32Args& a) {
-  for (int v = 0; v < a.nv; ++v) {
+  for (int v = 0; v < a.t.nv; ++v) {
     const float* w = a.w + v * a.w_stride;
-    for (int r = 0; r < group_lanes(a.n_valid, v); ++r) {
-      for (int i = 0; i < a.mr; ++i) {
-        const size_t partial = (static_cast<size_t>(i) * a.nv + v) * 16 + r;
+    for (int r = 0; r < group_lanes(a.t.n_valid, v); ++r) {
+      for (int i = 0; i < a.t.mr; ++i) {
+        const size_t partial = (static_cast<size_t>(i) * a.t.nv + v) * 16 + r;
         float acc = a.acc_in ? a.acc_in[partial] : 0.0f;
-        for (int k = 0; k < a.K; ++k) acc = std::fma(a.x[static_cast<size_t>(k) * a.mr + i], w[k * 16L + r], acc);
+        for (int k = 0; k < a.K; ++k) acc = std::fma(a.x[static_cast<size_t>(k) * a.t.mr + i], w[k * 16L + r], acc);
         if (a.acc_out) {
           a.acc_out[partial] = acc;
           continue;
         }
-        float* o = a.out + i * a.ldo + 16 * v + r;
-        *o = finish(acc, a.bias ? a.bias + 16 * v : nullptr, r, o, a.accumulate);
+        finish(a.t, i, 16 * v + r, acc);
       }
     }
   }
 }
 
 void bf16_scalar(const Bf16Args& a) {
-  const int mr = a.mr, nv = a.nv;
+  const int mr = a.t.mr, nv = a.t.nv;
   for (int v = 0; v < nv; ++v) {
     const uint16_t* w = a.w + v * a.w_stride;
-    for (int r = 0; r < group_lanes(a.n_valid, v); ++r) {
+    for (int r = 0; r < group_lanes(a.t.n_valid, v); ++r) {
       for (int i = 0; i < mr; ++i) {
         float acc = 0.0f;
         for (int j = 0; j < a.np; ++j) {
@@ -221,8 +223,7 @@ void bf16_scalar(const Bf16Args& a) {
           acc = std::fma(w_odd, bf16_to_float(static_cast<uint16_t>(xp >> 16)), acc);
           acc = std::fma(w_even, bf16_to_float(static_cast<uint16_t>(xp & 0xFFFFu)), acc);
         }
-        float* o = a.out + i * a.ldo + 16 * v + r;
-        *o = finish(acc, a.bias ? a.bias + 16 * v : nullptr, r, o, a.accumulate);
+        finish(a.t, i, 16 * v + r, acc);
       }
     }
   }
@@ -269,8 +270,7 @@ void q8_avx2(const Q8Args& a) {
   }
   for (int i = 0; i < MR; ++i)
     for (int h = 0; h < 2; ++h)
-      store8(a.out + i * a.ldo + 8 * h, accf[i][h], a.bias ? a.bias + 8 * h : nullptr, std::min(8, a.n_valid - 8 * h),
-             a.accumulate);
+      store8(a.t, i, 8 * h, accf[i][h]);
 }
 
 template <int MR>
@@ -291,8 +291,7 @@ void f32_avx2(const F32Args& a) {
       if (a.acc_out)
         _mm256_storeu_ps(a.acc_out + i * 16 + 8 * h, acc[i][h]);
       else
-        store8(a.out + i * a.ldo + 8 * h, acc[i][h], a.bias ? a.bias + 8 * h : nullptr, std::min(8, a.n_valid - 8 * h),
-               a.accumulate);
+        store8(a.t, i, 8 * h, acc[i][h]);
     }
 }
 
@@ -318,8 +317,7 @@ void bf16_avx2(const Bf16Args& a) {
   }
   for (int i = 0; i < MR; ++i)
     for (int h = 0; h < 2; ++h)
-      store8(a.out + i * a.ldo + 8 * h, acc[i][h], a.bias ? a.bias + 8 * h : nullptr, std::min(8, a.n_valid - 8 * h),
-             a.accumulate);
+      store8(a.t, i, 8 * h, acc[i][h]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -398,6 +396,13 @@ void check_forward(const char* who, const float* out, const float* x, int rows, 
   if (M > 0) require(out != nullptr && x != nullptr, w + ": out or x is null");
 }
 
+// The tile of out(M,N) at rows m0.., weight groups g0.. (bias and out offset to match).
+OutputTile output_tile(float* out, int N, int m0, int mr, int g0, int nv, const float* bias, bool accumulate) {
+  const int n0 = g0 * kQRowGroup;
+  return {out + static_cast<size_t>(m0) * N + n0, N, std::min(N - n0, nv * kQRowGroup), bias ? bias + n0 : nullptr,
+          accumulate, mr, nv};
+}
+
 // Per-calling-thread scratch for the x tiles (grown, never shrunk).
 template <class T>
 T* scratch(std::vector<T>& v, size_t n) {
@@ -423,7 +428,6 @@ void qlinear_forward(float* out, const float* x, const Q8Matrix& w, const float*
   const long w_stride = static_cast<long>(nb) * 512, dw_stride = static_cast<long>(nb) * kQRowGroup;
   auto prepare = [&](int m0, int mr) { prepare_q8_tile(x, K, m0, mr, xq, dx, corr); };
   auto compute = [&](int m0, int mr, int g0, int nv, int /*kb*/) {
-    const int n0 = g0 * kQRowGroup;
     const Q8Args a{.w = w.packed() + g0 * w_stride,
                    .dw = w.packed_scales() + g0 * dw_stride,
                    .w_stride = w_stride,
@@ -432,13 +436,7 @@ void qlinear_forward(float* out, const float* x, const Q8Matrix& w, const float*
                    .dx = dx + static_cast<size_t>(m0) * nb,
                    .corr = corr + static_cast<size_t>(m0) * nb,
                    .nb = nb,
-                   .out = out + static_cast<size_t>(m0) * N + n0,
-                   .ldo = N,
-                   .n_valid = std::min(N - n0, nv * kQRowGroup),
-                   .bias = bias ? bias + n0 : nullptr,
-                   .accumulate = accumulate,
-                   .mr = mr,
-                   .nv = nv};
+                   .t = output_tile(out, N, m0, mr, g0, nv, bias, accumulate)};
     kt.get(mr, nv)(a);
   };
   run_tiles(M, N, K, kt.shape(M), 1, prepare, compute);
@@ -496,18 +494,12 @@ void qlinear_forward(float* out, const float* x, const F32Matrix& w, const float
     thread_local std::vector<float> partial_buf;  // [row tile][mr][16*nv] sums between blocks
     const size_t tile_partials = static_cast<size_t>(plan.shape.mr) * plan.shape.nv * kQRowGroup;
     float* partial = scratch(partial_buf, plan.row_tiles * tile_partials) + (m0 / plan.shape.mr) * tile_partials;
-    const int n0 = g0 * kQRowGroup, k0 = plan.k0(kb);
+    const int k0 = plan.k0(kb);
     F32Args f{.w = w.packed() + g0 * w_stride + k0 * 16L,
               .w_stride = w_stride,
               .x = xt + static_cast<size_t>(m0) * K + static_cast<size_t>(k0) * mr,
               .K = plan.k0(kb + 1) - k0,
-              .out = out + static_cast<size_t>(m0) * N + n0,
-              .ldo = N,
-              .n_valid = std::min(N - n0, nv * kQRowGroup),
-              .bias = bias ? bias + n0 : nullptr,
-              .accumulate = accumulate,
-              .mr = mr,
-              .nv = nv,
+              .t = output_tile(out, N, m0, mr, g0, nv, bias, accumulate),
               .acc_in = kb > 0 ? partial : nullptr,
               .acc_out = kb + 1 < plan.k_blocks ? partial : nullptr,
               .next = nullptr,
@@ -534,18 +526,11 @@ void qlinear_forward(float* out, const float* x, const Bf16Matrix& w, const floa
   const long w_stride = static_cast<long>(np) * 2 * kQRowGroup;
   auto prepare = [&](int m0, int mr) { prepare_bf16_tile(x, K, m0, mr, xt); };
   auto compute = [&](int m0, int mr, int g0, int nv, int /*kb*/) {
-    const int n0 = g0 * kQRowGroup;
     const Bf16Args a{.w = w.packed() + g0 * w_stride,
                      .w_stride = w_stride,
                      .x = xt + static_cast<size_t>(m0) * np,
                      .np = np,
-                     .out = out + static_cast<size_t>(m0) * N + n0,
-                     .ldo = N,
-                     .n_valid = std::min(N - n0, nv * kQRowGroup),
-                     .bias = bias ? bias + n0 : nullptr,
-                     .accumulate = accumulate,
-                     .mr = mr,
-                     .nv = nv};
+                     .t = output_tile(out, N, m0, mr, g0, nv, bias, accumulate)};
     kt.get(mr, nv)(a);
   };
   run_tiles(M, N, K, kt.shape(M), 1, prepare, compute);
