@@ -4,7 +4,7 @@
 # PyTorch peer used by bench/ and tools/ (large; never needed to build or test).
 set -euo pipefail
 packages=(build-essential cmake pkg-config libgtest-dev nlohmann-json3-dev libcli11-dev
-          python3 curl ca-certificates)
+          python3 curl ca-certificates ccache)
 if [[ "${1:-}" == "--peer" ]]; then
   packages+=(python3-torch python3-numpy libopenblas-dev python3-regex)  # python3-regex: tools/gpt2_reference.py
 fi
