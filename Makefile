@@ -11,13 +11,15 @@ build: setup
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release > /dev/null
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# All tests through CTest.
+# All tests through CTest; skipped tests are listed with their reasons at the end.
 test: build
-	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+	@bash scripts/run_tests.sh $(BUILD_DIR)
 
 # The main job: train the default character-level model on tinyshakespeare for about
 # a minute and print a sample. DATA=path/to/corpus.txt overrides the corpus.
-demo: build
+# Builds only the nexus binary (not the tests), quietly.
+demo: setup
+	@bash scripts/build_quiet.sh $(BUILD_DIR) $(JOBS) nexus
 	@bash scripts/demo.sh $(DATA)
 
 bench: build

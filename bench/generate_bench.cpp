@@ -131,8 +131,8 @@ struct Results {
 
 void print_table(const InferenceModel& model, const Results& r) {
   const GPTConfig& c = model.config();
-  std::printf("model: L%d H%d C%d V%d T%d, %s weights %.1f MB%s; %d threads, %s\n", c.n_layer, c.n_head, c.n_embd,
-              c.vocab_size, c.block_size, to_string(model.weight_type()), model.weight_bytes() / 1e6,
+  std::printf("model: L%d H%d C%d V%d T%d, weights %s%s; %d threads, %s\n", c.n_layer, c.n_head, c.n_embd,
+              c.vocab_size, c.block_size, describe_weight_memory(model).c_str(),
               model.mapped() ? " (mapped)" : "", num_threads(), kernels::isa_name(kernels::active_isa()).c_str());
   std::printf("prefill (pp%d, one pass): %.1f tok/s\n", r.P, r.prefill_tok_s);
   std::printf("decode: %d tokens per sequence after %d tokens of context\n", r.G, r.D);

@@ -17,6 +17,9 @@ if [[ ! -x "$NEXUS" ]]; then
   exit 1
 fi
 
+# The benchmarks' data (tinyshakespeare.txt, gpt2/): $NEXUS_DATA, else this workplace's shared folder.
+if [[ -z "${NEXUS_DATA:-}" && -d "$ROOT/../shared/data" ]]; then export NEXUS_DATA="$ROOT/../shared/data"; fi
+
 failed=()
 run() {
   local name="$1"; shift
@@ -30,6 +33,7 @@ if [[ "${QUICK:-0}" == 1 ]]; then
   run train_vs_pytorch bash "$ROOT/bench/train_vs_pytorch.sh" --only nanogpt-cpu --iters nanogpt-cpu=5
 else
   run matmul "$NEXUS" bench matmul
+  run tokenizer "$NEXUS" bench tokenizer
   run train_vs_pytorch bash "$ROOT/bench/train_vs_pytorch.sh"
 fi
 for script in "$ROOT"/bench/*_bench.sh; do

@@ -28,9 +28,43 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-std::string shared_path(const std::string& name) {
-  const char* shared = std::getenv("NEXUS_SHARED_DATA");
-  return (fs::path(shared ? shared : "../shared/data") / name).string();
+// The first of `candidates` that is a regular file, else "".
+std::string first_file(const std::vector<fs::path>& candidates) {
+  std::error_code ec;
+  for (const fs::path& p : candidates)
+    if (!p.empty() && fs::is_regular_file(p, ec)) return p.string();
+  return "";
+}
+
+// $NEXUS_DATA: a folder holding tinyshakespeare.txt and gpt2/, or the text file itself.
+fs::path data_env() {
+  const char* d = std::getenv("NEXUS_DATA");
+  return d && *d ? fs::path(d) : fs::path();
+}
+
+// The English text: --text, else $NEXUS_DATA (the file, or tinyshakespeare.txt in it), else
+// the copy `make demo` keeps in ~/.cache/nexus.
+std::string resolve_text(const std::string& option) {
+  if (!option.empty()) return option;
+  const fs::path env = data_env();
+  const char* home = std::getenv("HOME");
+  const char* cache = std::getenv("XDG_CACHE_HOME");
+  const fs::path cache_dir = cache && *cache ? fs::path(cache) / "nexus" : fs::path(home ? home : "") / ".cache/nexus";
+  const std::string found = first_file({env, env.empty() ? fs::path() : env / "tinyshakespeare.txt",
+                                        cache_dir / "tinyshakespeare.txt"});
+  if (found.empty())
+    throw InvalidArgument("bench tokenizer needs an English text: pass --text FILE, or set NEXUS_DATA to a folder "
+                          "holding tinyshakespeare.txt (`make demo` also caches it in " + cache_dir.string() + ")");
+  return found;
+}
+
+// GPT-2's encoder.json + vocab.bpe: --gpt2, else $NEXUS_DATA/gpt2.
+std::string resolve_gpt2(const std::string& option) {
+  if (!option.empty()) return option;
+  const fs::path env = data_env();
+  if (!env.empty() && !first_file({env / "gpt2" / "vocab.bpe"}).empty()) return (env / "gpt2").string();
+  throw InvalidArgument("bench tokenizer needs GPT-2's encoder.json and vocab.bpe: pass --gpt2 DIR, or set NEXUS_DATA "
+                        "to a folder holding gpt2/");
 }
 
 // Median seconds of encoding `text` with `threads` threads, each run with cold caches.
@@ -96,7 +130,7 @@ void bench_training(const std::string& shakespeare, const TokenizerBenchOptions&
   const size_t cut = text_split_point(shakespeare, 0.1);
   const std::string_view train_text = std::string_view(shakespeare).substr(0, cut);
   const std::string_view val_text = std::string_view(shakespeare).substr(cut);
-  if (!o.json_only) std::printf("\ntraining on the tinyshakespeare training split (%zu bytes):\n", cut);
+  if (!o.json_only) std::printf("\ntraining on the text's training split (first %zu bytes):\n", cut);
   for (SplitPattern p : {SplitPattern::kGpt4o, SplitPattern::kGpt4, SplitPattern::kGpt2}) {
     TrainResult r = train(train_text, 2000, p);
     const double bpt = static_cast<double>(val_text.size()) / static_cast<double>(r.tok->encode(val_text).size());
@@ -110,7 +144,7 @@ void bench_training(const std::string& shakespeare, const TokenizerBenchOptions&
     int files = 0;
     const std::string corpus = larger_corpus(shakespeare, o.corpus_mb, files);
     if (!o.json_only)
-      std::printf("\ntraining on a %.1f MB corpus (%d license/copyright files + tinyshakespeare repeated):\n",
+      std::printf("\ntraining on a %.1f MB corpus (%d license/copyright files + the text repeated):\n",
                   corpus.size() / 1e6, files);
     for (int vocab : {8000, 32000}) {
       TrainResult r = train(corpus, vocab, kDefaultSplitPattern);
@@ -125,14 +159,18 @@ void bench_training(const std::string& shakespeare, const TokenizerBenchOptions&
 }  // namespace
 
 int run_tokenizer_bench(const TokenizerBenchOptions& o) {
-  const std::string gpt2_dir = o.gpt2_dir.empty() ? shared_path("gpt2") : o.gpt2_dir;
-  const std::string shakespeare = read_file(o.text.empty() ? shared_path("tinyshakespeare.txt") : o.text);
+  const std::string gpt2_dir = resolve_gpt2(o.gpt2_dir);
+  const std::string text_file = resolve_text(o.text);
+  const std::string shakespeare = read_file(text_file);
   const int max_threads = o.threads > 0 ? o.threads : available_cores();
   const auto gpt2 = load_gpt2_dir(gpt2_dir);
   std::string big;
   for (int i = 0; i < o.repeat; ++i) big += shakespeare;
   const double mb = static_cast<double>(big.size()) / 1e6;
-  nlohmann::json j = {{"bench", "tokenizer"}, {"encode_text_mb", mb}, {"runs", o.runs}};
+  nlohmann::json j = {{"bench", "tokenizer"}, {"text_file", text_file}, {"gpt2_dir", gpt2_dir},
+                      {"encode_text_mb", mb}, {"runs", o.runs}};
+  if (!o.json_only) std::printf("text: %s (%.2f MB)\nGPT-2 files: %s\n\n", text_file.c_str(), shakespeare.size() / 1e6,
+                                gpt2_dir.c_str());
 
   std::vector<int32_t> ref;
   const double t1 = time_encode(*gpt2, big, 1, o.runs, &ref);

@@ -13,8 +13,8 @@
 namespace nexus::bench {
 
 struct TokenizerBenchOptions {
-  std::string gpt2_dir;         // encoder.json + vocab.bpe (default $NEXUS_SHARED_DATA/gpt2)
-  std::string text;             // English text (default $NEXUS_SHARED_DATA/tinyshakespeare.txt)
+  std::string gpt2_dir;         // encoder.json + vocab.bpe (default $NEXUS_DATA/gpt2)
+  std::string text;             // English text (default $NEXUS_DATA[/tinyshakespeare.txt], then ~/.cache/nexus)
   int repeat = 8;               // encode the text repeated this many times
   int runs = 3;                 // timed runs per measurement (median)
   int threads = 0;              // most threads for the scaling table (0 = all)

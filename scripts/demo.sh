@@ -1,37 +1,36 @@
 #!/usr/bin/env bash
-# The main job: get tinyshakespeare, prepare it, train the default character-level model
-# for about a minute, print a sample. Usage: scripts/demo.sh [CORPUS.txt]
-# The corpus comes from the argument, else $NEXUS_DATA (a file, or a folder holding
-# tinyshakespeare.txt), else ../shared/data (this workplace), else a cached copy in
-# ~/.cache/nexus, else its public URL.
+# The main job: prepare a corpus, train the default character-level model for about a
+# minute, print a sample. Usage: scripts/demo.sh [CORPUS.txt]
+# The corpus is the argument, else $NEXUS_DATA (a file, or a folder holding
+# tinyshakespeare.txt), else the copy bundled in assets/ (tinyshakespeare, public domain).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 nexus="$root/build/nexus"
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/nexus"
-url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+bundled="$root/assets/tinyshakespeare.txt.gz"
+work="$root/out/demo"
 
 find_corpus() {
-  local candidates=()
+  local candidates=() c
   [[ -n "${1:-}" ]] && candidates+=("$1")
   if [[ -n "${NEXUS_DATA:-}" ]]; then candidates+=("$NEXUS_DATA" "$NEXUS_DATA/tinyshakespeare.txt"); fi
-  candidates+=("$root/../shared/data/tinyshakespeare.txt" "$cache/tinyshakespeare.txt")
   for c in "${candidates[@]}"; do
     if [[ -f "$c" && -s "$c" ]]; then echo "$c"; return 0; fi
   done
-  mkdir -p "$cache"
-  echo "demo: no local corpus; downloading tinyshakespeare to $cache" >&2
-  if curl -fsSL --max-time 60 "$url" -o "$cache/tinyshakespeare.txt.part" 2>/dev/null; then
-    mv "$cache/tinyshakespeare.txt.part" "$cache/tinyshakespeare.txt"
-    echo "$cache/tinyshakespeare.txt"; return 0
+  if [[ -n "${1:-}" ]]; then
+    echo "demo: error: corpus '$1' is not a non-empty file" >&2
+    return 1
   fi
-  rm -f "$cache/tinyshakespeare.txt.part"
-  echo "demo: error: no corpus found. Pass one (make demo DATA=file.txt), set NEXUS_DATA," >&2
-  echo "      or put tinyshakespeare.txt in $cache" >&2
-  return 1
+  if [[ ! -f "$bundled" ]]; then
+    echo "demo: error: no corpus: $bundled is missing (a partial checkout?). Pass one" >&2
+    echo "      (make demo DATA=file.txt) or set NEXUS_DATA to a text file or a folder with tinyshakespeare.txt" >&2
+    return 1
+  fi
+  mkdir -p "$work"
+  gzip -dc "$bundled" >"$work/tinyshakespeare.txt"
+  echo "$work/tinyshakespeare.txt"
 }
 
 corpus="$(find_corpus "${1:-}")"
-work="$root/out/demo"
 echo "demo: corpus $corpus"
 "$nexus" prepare --input "$corpus" --out "$work/data" --tokenizer char
 "$nexus" train --data "$work/data" --out "$work/run" --max-iters "${DEMO_ITERS:-2000}" \

@@ -42,6 +42,34 @@ n=$(gen --prompt "ROMEO:" --max-tokens 60 --temperature 0 | field generated_toke
 n=$(gen --prompt "ROMEO:" --max-tokens 60 --temperature 0 --context-overflow slide | field generated_tokens)
 [[ "$n" == 60 ]] || fail "context-overflow slide should give all 60 tokens, got $n"
 
+# --max-tokens beyond the room left in the context under "stop": one note on stderr, naming
+# --context-overflow slide; none when it fits or slides.
+"$NEXUS" generate --model "$M" --prompt "ROMEO:" --max-tokens 60 --threads "$THREADS" >/dev/null 2>"$TMP/note.err"
+grep -q "^nexus: note: the prompt leaves room for 27 of the 60 --max-tokens in the 32-position context.*--context-overflow slide" \
+  "$TMP/note.err" || fail "no note that --max-tokens does not fit: $(cat "$TMP/note.err")"
+for args in "--max-tokens 27" "--max-tokens 60 --context-overflow slide"; do
+  # shellcheck disable=SC2086
+  "$NEXUS" generate --model "$M" --prompt "ROMEO:" $args --threads "$THREADS" >/dev/null 2>"$TMP/note.err"
+  ! grep -q "note:" "$TMP/note.err" || fail "generate $args should print no note: $(cat "$TMP/note.err")"
+done
+
+# Escapes in --text, --prompt and --stop (as llama.cpp reads them): "\n" is a newline, "\\n" a
+# backslash and an n; --no-escape takes the text literally.
+nl_id=$("$NEXUS" tokenizer encode --tokenizer "$M/tokenizer.json" --text '\n')
+[[ "$nl_id" =~ ^[0-9]+$ ]] || fail "--text '\\n' should encode to one id (a newline), got '$nl_id'"
+[[ $("$NEXUS" tokenizer encode --tokenizer "$M/tokenizer.json" --text '\\n' | wc -w) == 2 ]] ||
+  fail "--text '\\\\n' should be two characters"
+[[ $("$NEXUS" tokenizer encode --tokenizer "$M/tokenizer.json" --text '\n' --no-escape | wc -w) == 2 ]] ||
+  fail "--no-escape should keep '\\n' as two characters"
+s=$(gen --prompt 'A\x42\u0043' --max-tokens 10 --logit-bias "$nl_id=100" --stop '\n\n')
+[[ "$(field finish_reason <<<"$s")" == stop && "$(field generated_tokens <<<"$s")" == 2 ]] ||
+  fail "--stop '\\n\\n' should stop after two newlines: $s"
+[[ "$(field text <<<"$s")" == "" && "$(field prompt_tokens <<<"$s")" == 3 ]] ||
+  fail "--prompt 'A\\x42\\u0043' should be the 3 characters ABC: $s"
+s=$(gen --prompt 'A' --max-tokens 10 --logit-bias "$nl_id=100" --stop '\n\n' --no-escape)
+[[ "$(field finish_reason <<<"$s")" == length ]] || fail "with --no-escape, --stop '\\n\\n' should never match: $s"
+expect_error 'hex digits' generate --model "$M" --prompt 'bad \x4' --max-tokens 1
+
 # A prompts file as one ragged batch equals each prompt alone (tokens), in prompt order.
 printf '%s\n' '"To be"' '{"prompt": "Friends, Romans", "id": "x", "max_tokens": 5}' '{"prompt": "A", "seed": 9}' >"$TMP/p.jsonl"
 "$NEXUS" generate --model "$M" --prompts-file "$TMP/p.jsonl" --max-tokens 8 --batch-size 2 --prefill-tokens 3 \

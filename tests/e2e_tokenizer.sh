@@ -2,12 +2,9 @@
 # End to end: nexus tokenizer train/encode/decode, GPT-2's files, errors, and a BPE dataset
 # that trains and samples. Usage: bash tests/e2e_tokenizer.sh path/to/nexus (exit 77 = skipped).
 set -euo pipefail
-NEXUS=${1:?usage: bash $0 path/to/nexus}
-DATA=${NEXUS_SHARED_DATA:-$(dirname "$0")/../../shared/data}
-[[ -f "$DATA/tinyshakespeare.txt" && -f "$DATA/gpt2/vocab.bpe" ]] || { echo "skip: no shared data"; exit 77; }
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nexus_e2e_tok.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/e2e_common.bash"
+need_shared_file tinyshakespeare.txt gpt2/vocab.bpe gpt2/encoder.json
+DATA=$NEXUS_SHARED_DATA
 
 head -c 300000 "$DATA/tinyshakespeare.txt" >"$TMP/train.txt"
 tail -c 30000 "$DATA/tinyshakespeare.txt" >"$TMP/val.txt"

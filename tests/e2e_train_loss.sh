@@ -8,7 +8,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/e2e_common.bash"
 
-[[ -f "$SHAKESPEARE" ]] || { echo "SKIP: $SHAKESPEARE not found"; exit 77; }
+need_shared_file tinyshakespeare.txt
 readonly VAL_LOSS_BOUND=2.40
 readonly ITERS=800
 

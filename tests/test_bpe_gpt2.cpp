@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "shared_data.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "io/atomic_file.h"
@@ -25,10 +26,7 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string gpt2_dir() {
-  const char* shared = std::getenv("NEXUS_SHARED_DATA");
-  return shared ? (fs::path(shared) / "gpt2").string() : "";
-}
+std::string gpt2_dir() { return nexus_test::shared_data_dir() + "/gpt2"; }
 
 // The GPT-2 tokenizer, loaded once for all tests (nullptr if the files are absent).
 const BpeTokenizer* gpt2() {
@@ -41,9 +39,10 @@ const BpeTokenizer* gpt2() {
   return tok.get();
 }
 
-#define NEED_GPT2()                                                              \
-  const BpeTokenizer* tok = gpt2();                                              \
-  if (!tok) GTEST_SKIP() << "NEXUS_SHARED_DATA/gpt2/{encoder.json,vocab.bpe} not available"
+#define NEED_GPT2()                                  \
+  NEXUS_NEED_SHARED_FILE(gpt2_vocab_, "gpt2/vocab.bpe"); \
+  const BpeTokenizer* tok = gpt2();                  \
+  ASSERT_NE(tok, nullptr)
 
 std::string from_hex(const std::string& hex) {
   std::string out;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "shared_data.h"
 #include "core/error.h"
 #include "core/parallel.h"
 #include "io/atomic_file.h"
@@ -36,10 +37,8 @@ V split(std::string_view text) {
 // tinyshakespeare, or "" when NEXUS_SHARED_DATA does not have it.
 const std::string& shakespeare() {
   static const std::string text = [] {
-    const char* dir = std::getenv("NEXUS_SHARED_DATA");
-    const fs::path path = fs::path(dir ? dir : "") / "tinyshakespeare.txt";
-    std::error_code ec;
-    return dir && fs::exists(path, ec) ? read_file(path.string()) : std::string();
+    const std::string path = nexus_test::shared_data_file("tinyshakespeare.txt");
+    return path.empty() ? std::string() : read_file(path);
   }();
   return text;
 }
@@ -148,7 +147,7 @@ TEST(Gpt4oTrain, SplitBehaviorsThatKeepTheMatches) {
 // validation bytes per token; the Python twin of the trainer with o200k's regex gets 2.80098
 // (cl100k's gets 2.79579).
 TEST(Gpt4oTrain, TinyshakespeareBytesPerToken) {
-  if (shakespeare().empty()) GTEST_SKIP() << "NEXUS_SHARED_DATA/tinyshakespeare.txt not available";
+  NEXUS_NEED_SHARED_FILE(corpus_path, "tinyshakespeare.txt");
   const size_t cut = text_split_point(shakespeare(), 0.1);
   const std::string_view train = std::string_view(shakespeare()).substr(0, cut);
   const std::string_view val = std::string_view(shakespeare()).substr(cut);

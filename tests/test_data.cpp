@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "shared_data.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "io/atomic_file.h"
@@ -325,9 +326,7 @@ TEST_F(DataTest, OpenSplitChecksCounts) {
 }
 
 TEST_F(DataTest, PrepareTinyShakespeare) {
-  const char* shared = std::getenv("NEXUS_SHARED_DATA");
-  const std::string file = std::string(shared ? shared : "") + "/tinyshakespeare.txt";
-  if (!shared || !fs::exists(file)) GTEST_SKIP() << "NEXUS_SHARED_DATA/tinyshakespeare.txt not available";
+  NEXUS_NEED_SHARED_FILE(file, "tinyshakespeare.txt");
   const DatasetMeta meta = prepare_dataset(file, path("ds"), "char");
   // nanoGPT's shakespeare_char: 65 characters, 1,003,854 train and 111,540 val tokens.
   EXPECT_EQ(meta.vocab_size, 65);

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "shared_data.h"
 #include "core/error.h"
 #include "core/kernels/adamw.h"
 #include "core/rng.h"
@@ -166,10 +167,10 @@ TEST(InferQuant, LoadConvertsAndRejectsBadShapesAndNames) {
 // Training text: tinyshakespeare when the shared data is there, else a synthetic text with
 // learnable structure (words from a small vocabulary in a fixed cycle with random spaces).
 std::string training_text() {
-  if (const char* d = std::getenv("NEXUS_SHARED_DATA")) {
-    const auto p = std::filesystem::path(d) / "tinyshakespeare.txt";
-    if (std::filesystem::exists(p)) return read_file(p.string()).substr(0, 200000);
-  }
+  const std::string path = nexus_test::shared_data_file("tinyshakespeare.txt");
+  if (!path.empty()) return read_file(path).substr(0, 200000);
+  if (nexus_test::running_in_ci()) ADD_FAILURE() << "CI=true and tinyshakespeare.txt not found";
+  std::fprintf(stderr, "note: tinyshakespeare.txt not found; training on a synthetic text instead\n");
   const char* words[] = {"the ", "king ", "and ", "queen ", "of ", "rome ", "shall ", "speak\n"};
   Rng rng(7);
   std::string s;

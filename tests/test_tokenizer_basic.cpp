@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "shared_data.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "io/atomic_file.h"
@@ -173,9 +174,7 @@ TEST_F(TokenizerTest, SaveLoadEquality) {
 }
 
 TEST_F(TokenizerTest, TinyShakespeareCharVocab) {
-  const char* shared = std::getenv("NEXUS_SHARED_DATA");
-  const std::string file = std::string(shared ? shared : "") + "/tinyshakespeare.txt";
-  if (!shared || !fs::exists(file)) GTEST_SKIP() << "NEXUS_SHARED_DATA/tinyshakespeare.txt not available";
+  NEXUS_NEED_SHARED_FILE(file, "tinyshakespeare.txt");
   const std::string text = read_file(file);
   auto tok = make_tokenizer("char", text);
   EXPECT_EQ(tok->vocab_size(), 65);  // as in nanoGPT's shakespeare_char

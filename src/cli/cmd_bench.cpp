@@ -56,8 +56,9 @@ void register_bench(CLI::App& app) {
 
   CLI::App* tk = bench->add_subcommand("tokenizer", "BPE encode MB/s (GPT-2 vocab), thread scaling, training time, bytes/token");
   tk->add_option("--threads", cmd->tokenizer.threads, "most threads in the scaling table (default: all cores)");
-  tk->add_option("--gpt2", cmd->tokenizer.gpt2_dir, "directory with encoder.json + vocab.bpe");
-  tk->add_option("--text", cmd->tokenizer.text, "English text to encode and train on (default: tinyshakespeare)");
+  tk->add_option("--gpt2", cmd->tokenizer.gpt2_dir, "directory with encoder.json + vocab.bpe (default: $NEXUS_DATA/gpt2)");
+  tk->add_option("--text", cmd->tokenizer.text, "English text to encode and train on (default: $NEXUS_DATA, a file or a folder "
+                  "with tinyshakespeare.txt; then ~/.cache/nexus/tinyshakespeare.txt)");
   tk->add_option("--repeat", cmd->tokenizer.repeat, "encode the text repeated this many times")->capture_default_str();
   tk->add_option("--runs", cmd->tokenizer.runs, "timed runs per measurement (median)")->capture_default_str();
   tk->add_option("--corpus-mb", cmd->tokenizer.corpus_mb, "larger corpus for the 8k/32k runs; 0 skips them")

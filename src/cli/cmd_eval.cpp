@@ -48,10 +48,10 @@ void run_perplexity(const EvalCommand& cmd) {
   const int context = cmd.context ? cmd.context : model->config().block_size;
   const int stride = cmd.stride ? cmd.stride : std::max(1, context / 2);
   if (!cmd.json_only)
-    std::printf("%s: %ld tokens scored in %ld windows (context %d, stride %d), %.1f s; weights %s, %.2f MB\n"
+    std::printf("%s: %ld tokens scored in %ld windows (context %d, stride %d), %.1f s; weights %s\n"
                 "perplexity %.4f   nll/token %.4f   bits/byte %.4f\n",
-                cmd.file.c_str(), r.tokens, r.windows, context, stride, s, to_string(model->weight_type()),
-                model->weight_bytes() / 1e6, r.perplexity(), r.nll / r.tokens, r.bits_per_byte());
+                cmd.file.c_str(), r.tokens, r.windows, context, stride, s, describe_weight_memory(*model).c_str(),
+                r.perplexity(), r.nll / r.tokens, r.bits_per_byte());
   const nlohmann::json j = {{"eval", "perplexity"},
                             {"file", cmd.file},
                             {"weights", to_string(model->weight_type())},

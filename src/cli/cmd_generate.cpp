@@ -33,7 +33,7 @@ namespace {
 
 struct GenerateCommand {
   std::string model, prompt, prompts_file, output, overflow = "stop", weights = "auto";
-  bool prompt_given = false, stream = false, no_mmap = false;
+  bool prompt_given = false, stream = false, no_mmap = false, no_escape = false;
   SamplerParams sampler;  // bound to the sampling flags
   std::vector<std::string> logit_bias, stop;
   int max_tokens = 256, batch_size = 8, prefill_tokens = 512, context = 0, eos_id = -2, threads = 0;
@@ -56,7 +56,7 @@ GenerationParams params_from_flags(const GenerateCommand& cmd, const InferenceMo
     p.sampler.logit_bias[id] = bias;
   }
   p.max_tokens = cmd.max_tokens;
-  p.stop = cmd.stop;
+  p.stop = flag_texts(cmd.stop, cmd.no_escape);
   p.overflow = parse_overflow_policy(cmd.overflow);
   p.eos_token = cmd.eos_id;
   if (cmd.eos_id == -2) {  // auto: GPT-2's <|endoftext|> when the tokenizer has it
@@ -112,7 +112,7 @@ PromptJob parse_prompt_line(const std::string& line, const GenerationParams& bas
 }
 
 std::vector<PromptJob> read_jobs(const GenerateCommand& cmd, const GenerationParams& base) {
-  if (cmd.prompt_given) return {PromptJob{cmd.prompt, base, nullptr}};
+  if (cmd.prompt_given) return {PromptJob{flag_text(cmd.prompt, cmd.no_escape), base, nullptr}};
   std::ifstream in(cmd.prompts_file);
   if (!in) throw IoError("cannot open prompts file '" + cmd.prompts_file + "'");
   std::vector<PromptJob> jobs;
@@ -124,6 +124,25 @@ std::vector<PromptJob> read_jobs(const GenerateCommand& cmd, const GenerationPar
   if (jobs.empty()) throw InvalidArgument("prompts file '" + cmd.prompts_file + "' holds no prompts");
   return jobs;
 }
+
+// Prompts whose --max-tokens cannot fit in the context under --context-overflow stop: they
+// would end early with finish_reason "length", so the user is told once, before generating.
+struct ContextShortfall {
+  int prompts = 0, max_tokens = 0, fits = 0;
+  void add(const GenerationParams& p, int prompt_tokens, int context) {
+    const int room = tokens_until_context_full(context, prompt_tokens);
+    if (p.overflow != OverflowPolicy::Stop || p.max_tokens <= room || room < 1) return;
+    if (prompts++ == 0) max_tokens = p.max_tokens, fits = room;
+  }
+  void report(int context) const {
+    if (prompts == 0) return;
+    const std::string who = prompts == 1 ? "the prompt leaves" : std::to_string(prompts) + " prompts leave (the first:";
+    std::fprintf(stderr,
+                 "nexus: note: %s room for %d of the %d --max-tokens in the %d-position context%s: generation stops "
+                 "there (finish_reason \"length\"); add --context-overflow slide to go on past it\n",
+                 who.c_str(), fits, max_tokens, context, prompts == 1 ? "" : ")");
+  }
+};
 
 nlohmann::json result_json(const Sequence& s, const nlohmann::json& id) {
   const SequenceTimings& t = s.timings();
@@ -157,13 +176,17 @@ void run_generate(const GenerateCommand& cmd) {
   const std::vector<PromptJob> jobs = read_jobs(cmd, params_from_flags(cmd, *model));
   Scheduler scheduler(model,
                       {cmd.prompt_given ? 1 : cmd.batch_size, cmd.prefill_tokens, cmd.context, parse_kv_type(cmd.kv_type)});
+  ContextShortfall shortfall;
   for (size_t i = 0; i < jobs.size(); i++) {
     try {
-      scheduler.submit(model->tokenizer()->encode(jobs[i].text), jobs[i].params);
+      std::vector<int32_t> prompt = model->tokenizer()->encode(jobs[i].text);
+      shortfall.add(jobs[i].params, (int)prompt.size(), scheduler.context());
+      scheduler.submit(std::move(prompt), jobs[i].params);
     } catch (const Error& e) {
       throw InvalidArgument((cmd.prompt_given ? "" : "prompt " + std::to_string(i + 1) + ": ") + e.what());
     }
   }
+  shortfall.report(scheduler.context());
   if (cmd.stream)
     scheduler.on_token([](const Sequence&, int32_t, std::string_view text) {
       std::fwrite(text.data(), 1, text.size(), stdout);
@@ -192,9 +215,8 @@ void run_generate(const GenerateCommand& cmd) {
   }
   if (!cmd.output.empty()) write_file_atomic(cmd.output, jsonl);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::fprintf(stderr, "nexus: %zu prompt(s), %ld tokens in %.2f s (%.1f tok/s); weights %.1f MB (%s), KV cache %.1f MB\n",
-               jobs.size(), generated, s, generated / std::max(s, 1e-9), model->weight_bytes() / 1e6,
-               to_string(model->weight_type()),
+  std::fprintf(stderr, "nexus: %zu prompt(s), %ld tokens in %.2f s (%.1f tok/s); weights %s; KV cache %.1f MB\n",
+               jobs.size(), generated, s, generated / std::max(s, 1e-9), describe_weight_memory(*model).c_str(),
                scheduler.cache_bytes() / 1e6);
 }
 
@@ -211,7 +233,7 @@ void register_generate(CLI::App& app) {
         cmd->prompt = p;
         cmd->prompt_given = true;
       },
-      "text to continue");
+      std::string("text to continue") + kEscapesHelp);
   sub->add_option("--prompts-file", cmd->prompts_file,
                   "JSONL file: one prompt per line (a string or {\"prompt\": ...})");
   sub->add_option("--max-tokens", cmd->max_tokens, "tokens to generate per prompt")->capture_default_str()->check(
@@ -224,7 +246,9 @@ void register_generate(CLI::App& app) {
   });
   sub->add_option("--logit-bias", cmd->logit_bias, "ID=BIAS added to a token's logit (-inf bans it); repeatable")
       ->group("Sampling");
-  sub->add_option("--stop", cmd->stop, "stop string (not included in the output); repeatable")->group("Sampling");
+  sub->add_option("--stop", cmd->stop, std::string("stop string (not included in the output); repeatable") + kEscapesHelp)
+      ->group("Sampling");
+  add_no_escape_flag(*sub, cmd->no_escape);
   sub->add_option("--eos-id", cmd->eos_id,
                   "token that ends generation; -1 = none, -2 = auto (<|endoftext|> of a GPT-2-style tokenizer)")
       ->capture_default_str()

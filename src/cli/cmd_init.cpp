@@ -70,7 +70,7 @@ void run_init(const InitCommand& cmd) {
   const nlohmann::json meta = {{"model", to_json(config)}, {"init", {{"seed", cmd.seed}}}};
   write_file_atomic((fs::path(cmd.out) / kConfigFile).string(), meta.dump(2) + "\n");
   save_tokenizer(*tokenizer, (fs::path(cmd.out) / kTokenizerFile).string());
-  std::printf("wrote %s: %zu parameters (%.1f MB f32), %s tokenizer with %d ids\n", cmd.out.c_str(),
+  std::printf("wrote %s: %zu parameters (%.1f MB as f32 on disk), %s tokenizer with %d ids\n", cmd.out.c_str(),
               model.num_params(), model.num_params() * 4.0 / 1e6, tokenizer->kind().c_str(), tokenizer->vocab_size());
 }
 }  // namespace

@@ -23,6 +23,7 @@ struct SampleCommand {
   int top_k = 200;
   uint64_t seed = 1337;
   int threads = 0;
+  bool no_escape = false;
 };
 
 void run_sample(const SampleCommand& cmd) {
@@ -36,11 +37,12 @@ void run_sample(const SampleCommand& cmd) {
   params.sampler.seed = cmd.seed;
   params.overflow = OverflowPolicy::Slide;
   params.validate(1 << 30);  // flag errors before the model is loaded
+  const std::string prompt_text = flag_text(cmd.prompt, cmd.no_escape);
   auto model = InferenceModel::load(cmd.model, {.weights = parse_weight_option(cmd.weights)});
   if (!model->tokenizer())
     throw IoError("the model '" + cmd.model + "' has no tokenizer (tokenizer.json, or a .gguf's vocabulary)");
-  std::vector<int32_t> prompt = model->tokenizer()->encode(cmd.prompt);
-  std::fputs(cmd.prompt.c_str(), stdout);
+  std::vector<int32_t> prompt = model->tokenizer()->encode(prompt_text);
+  std::fwrite(prompt_text.data(), 1, prompt_text.size(), stdout);
   std::fflush(stdout);
   generate(model, std::move(prompt), params, [](int32_t, std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -55,7 +57,8 @@ void register_sample(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("sample", "Generate text from a trained model (see also: generate)");
   sub->add_option("--model", cmd->model, "model directory (a checkpoint, or a training --out directory) or .gguf file")
       ->required();
-  sub->add_option("--prompt", cmd->prompt, "text to continue")->capture_default_str();
+  sub->add_option("--prompt", cmd->prompt, std::string("text to continue") + kEscapesHelp)->capture_default_str();
+  add_no_escape_flag(*sub, cmd->no_escape);
   sub->add_option("--max-tokens", cmd->max_tokens, "tokens to generate")->capture_default_str()->check(
       CLI::Range(0, 1000000000));
   sub->add_option("--temperature", cmd->temperature, "softmax temperature; 0 = greedy")->capture_default_str();

@@ -26,6 +26,7 @@ struct TokenizerCommand {
   std::vector<std::string> special_tokens;
   std::string tokenizer;
   std::string text;
+  bool no_escape = false;
   std::string file;
   bool allow_special = false;
   std::vector<std::string> ids;
@@ -70,7 +71,7 @@ void run_train(const TokenizerCommand& c) {
 void run_encode(const TokenizerCommand& c, bool text_given) {
   apply_threads(c.threads);
   auto tok = load_tokenizer(c.tokenizer);
-  const std::string input = text_given ? c.text : !c.file.empty() ? read_file(c.file) : read_stdin();
+  const std::string input = text_given ? flag_text(c.text, c.no_escape) : !c.file.empty() ? read_file(c.file) : read_stdin();
   const auto* bpe = dynamic_cast<const BpeTokenizer*>(tok.get());
   const std::vector<int32_t> ids = bpe ? bpe->encode(input, c.allow_special) : tok->encode(input);
   std::string line;
@@ -141,7 +142,8 @@ void register_tokenizer(CLI::App& app) {
   CLI::App* enc = cmd->add_subcommand("encode", "Print the token ids of text, separated by spaces, on one line");
   enc->add_option("--tokenizer", c->tokenizer, "tokenizer.json, or a directory with encoder.json + vocab.bpe")
       ->required();
-  CLI::Option* text_opt = enc->add_option("--text", c->text, "text to encode");
+  CLI::Option* text_opt = enc->add_option("--text", c->text, std::string("text to encode") + kEscapesHelp);
+  add_no_escape_flag(*enc, c->no_escape);
   enc->add_option("--file", c->file, "file to encode (default: standard input)")
       ->check(CLI::ExistingFile)
       ->excludes(text_opt);

@@ -2,6 +2,9 @@
 // Each subcommand registers its flags and its action on the top-level app.
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
+
+#include "core/escapes.h"
 
 namespace nexus::cli {
 
@@ -29,6 +32,24 @@ inline void add_weights_option(CLI::App& cmd, std::string& weights) {
                  "or f32, bf16, q8 (converted at load time)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "f32", "bf16", "q8"}));
+}
+
+/// Help text of a flag whose value may hold escapes (core/escapes.h).
+inline constexpr const char* kEscapesHelp = R"( (reads \n \t \\ \" \xHH \uXXXX; see --no-escape))";
+
+/// Adds --no-escape: take --prompt / --stop / --text values literally, backslashes included.
+inline void add_no_escape_flag(CLI::App& cmd, bool& no_escape) {
+  cmd.add_flag("--no-escape", no_escape, "take --prompt, --stop and --text values literally (no \\n escapes)");
+}
+
+/// The value of a text flag as the user meant it: escapes read unless --no-escape.
+inline std::string flag_text(const std::string& raw, bool no_escape) {
+  return no_escape ? raw : unescape_text(raw);
+}
+inline std::vector<std::string> flag_texts(const std::vector<std::string>& raw, bool no_escape) {
+  std::vector<std::string> out;
+  for (const std::string& r : raw) out.push_back(flag_text(r, no_escape));
+  return out;
 }
 
 }  // namespace nexus::cli

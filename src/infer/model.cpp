@@ -1,5 +1,6 @@
 #include "infer/model.h"
 
+#include <cstdio>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -40,6 +41,17 @@ const char* to_string(WeightType type) {
     case WeightType::Q8: return "q8";
     default: return "f32";
   }
+}
+
+std::string describe_weight_memory(const InferenceModel& model) {
+  const double total = model.weight_bytes() / 1e6, head = model.lm_head_bytes() / 1e6;
+  char buf[200];
+  if (model.lm_head_tied())
+    std::snprintf(buf, sizeof buf, "%.1f MB (%s: %.1f MB of parameters + %.1f MB LM head packed from the tied embedding)",
+                  total, to_string(model.weight_type()), total - head, head);
+  else
+    std::snprintf(buf, sizeof buf, "%.1f MB (%s, LM head %.1f MB)", total, to_string(model.weight_type()), head);
+  return buf;
 }
 
 std::optional<WeightType> parse_weight_option(const std::string& name) {
@@ -134,6 +146,7 @@ WeightMatrix InferenceModel::converted(const float* w, int rows, int cols, Weigh
 void InferenceModel::tie_lm_head(WeightType t) {
   // The token embedding stays f32 for lookups; the head is a repacked copy of it.
   lm_head_ = converted(wte_, config_.vocab_size, config_.n_embd, t);
+  lm_head_tied_ = true;
 }
 
 // Anonymous memory advised to use transparent huge pages (2 MiB aligned), handed out front to

@@ -130,6 +130,12 @@ class InferenceModel {
   /// Bytes of all weights held (f32 tensors plus the repacked matrices; the tied LM head is
   /// a repacked copy, counted apart from the f32 token embedding).
   size_t weight_bytes() const { return weight_bytes_; }
+  /// Bytes of the LM head within weight_bytes(): with a tied head (GPT-2, nanoGPT) it is held
+  /// twice, as the f32 token embedding for lookups and as this packed copy for the logits, so
+  /// weight_bytes() exceeds the parameter count times 4 by this much (f32 weights).
+  size_t lm_head_bytes() const { return lm_head_.bytes(); }
+  /// True when the LM head is a packed copy of the token embedding (tied weights).
+  bool lm_head_tied() const { return lm_head_tied_; }
   /// Storage type of the Linear weights and the LM head.
   WeightType weight_type() const { return weight_type_; }
   /// True when (some) weights are read straight from a memory-mapped file.
@@ -165,6 +171,7 @@ class InferenceModel {
   std::vector<LayerWeights> layers_;
   const float *wte_ = nullptr, *wpe_ = nullptr, *lnfw_ = nullptr, *lnfb_ = nullptr;
   WeightMatrix lm_head_;
+  bool lm_head_tied_ = false;
   size_t weight_bytes_ = 0;
   WeightType weight_type_ = WeightType::F32;
   std::vector<std::unique_ptr<kernels::F32Matrix>> f32_;    // repacked matrices (weights f32)
@@ -176,5 +183,9 @@ class InferenceModel {
   std::unique_ptr<GgufFile> gguf_;         // mapped GGUF file (load of a .gguf with mmap)
   std::unique_ptr<Tokenizer> tokenizer_;
 };
+
+/// One line for reports: "652.2 MB (f32: 497.8 MB of parameters + 154.4 MB LM head packed
+/// from the tied token embedding)", so figures agree with `nexus init`'s parameter bytes.
+std::string describe_weight_memory(const InferenceModel& model);
 
 }  // namespace nexus

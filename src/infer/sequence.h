@@ -49,6 +49,10 @@ std::string to_string(FinishReason reason);
 /// Parses "stop" / "slide" (CLI and JSON spelling of OverflowPolicy); InvalidArgument otherwise.
 OverflowPolicy parse_overflow_policy(std::string_view text);
 
+/// Most tokens a sequence can generate under OverflowPolicy::Stop from a prompt of
+/// `prompt_tokens` in a context of `context` positions (the token that fills it counts).
+inline int tokens_until_context_full(int context, int prompt_tokens) { return context - prompt_tokens + 1; }
+
 /// Everything a request asks for besides its prompt.
 struct GenerationParams {
   SamplerParams sampler;

@@ -2,9 +2,9 @@
 # Does llama.cpp load and run the GGUF files Nexus writes, and tokenize like Nexus?
 # llama.cpp comes from node-llama-cpp's prebuilt CPU binaries (npm); run `npm ci` here first.
 #
-#   tools/llamacpp/check_gguf.sh NEXUS_BINARY DATA_DIR
+#   tools/llamacpp/check_gguf.sh NEXUS_BINARY [DATA_DIR]
 #
-# DATA_DIR holds tinyshakespeare.txt and gpt2/ (encoder.json, vocab.bpe). For each tokenizer kind
+# DATA_DIR (default: $NEXUS_SHARED_DATA, else shared/data beside the repository) holds tinyshakespeare.txt and gpt2/ (encoder.json, vocab.bpe). For each tokenizer kind
 # (char, byte, BPE with the gpt2, gpt4 and gpt4o patterns, GPT-2's own vocabulary) it builds a small
 # model, exports it as f32, f16 and q8_0 GGUF, and checks that llama.cpp
 #   1. tokenizes the golden text cases and a slice of tinyshakespeare to the same ids as Nexus,
@@ -18,12 +18,17 @@ if [ ! -d "$here/node_modules/node-llama-cpp" ]; then
   echo "check_gguf: node-llama-cpp is not installed (make llamacpp); skipping"
   exit 77
 fi
-if [ ! -f "$2/tinyshakespeare.txt" ] || [ ! -f "$2/gpt2/vocab.bpe" ]; then
-  echo "check_gguf: no tinyshakespeare.txt and gpt2/ in '$2'; skipping"
+data_arg=${2:-${NEXUS_SHARED_DATA:-$repo/../shared/data}}
+if [ ! -f "$data_arg/tinyshakespeare.txt" ] || [ ! -f "$data_arg/gpt2/vocab.bpe" ]; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "check_gguf: FAIL: CI=true and no tinyshakespeare.txt and gpt2/ in '$data_arg'"
+    exit 1
+  fi
+  echo "check_gguf: no tinyshakespeare.txt and gpt2/ in '$data_arg'; skipping"
   exit 77
 fi
 nexus=$(realpath "$1")
-data=$(realpath "$2")
+data=$(realpath "$data_arg")
 peer() { node "$here/llamacpp.mjs" "$@"; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
