@@ -33,7 +33,8 @@ find_corpus() {
 corpus="$(find_corpus "${1:-}")"
 echo "demo: corpus $corpus"
 "$nexus" prepare --input "$corpus" --out "$work/data" --tokenizer char
-"$nexus" train --data "$work/data" --out "$work/run" --max-iters "${DEMO_ITERS:-2000}" \
+# --overwrite: each demo starts afresh, replacing the previous demo's run.
+"$nexus" train --data "$work/data" --out "$work/run" --overwrite --max-iters "${DEMO_ITERS:-2000}" \
   --lr-decay-iters "${DEMO_ITERS:-2000}" --eval-interval 500 --log-interval 10
 echo
 echo "demo: sample from $work/run"

@@ -49,7 +49,7 @@ expect_error() {
 TRAIN=(train --threads "$THREADS" --batch-size 4 --max-iters 2 --eval-iters 1)
 
 # --- Missing or empty inputs.
-expect_error missing-data-dir 'nodir.*prepare' -- "${TRAIN[@]}" --data "$TMP/nodir" --out "$G"
+expect_error missing-data-dir 'nodir.*prepare' -- "${TRAIN[@]}" --data "$TMP/nodir" --out "$TMP/fresh"
 expect_error train-without-data '--data' -- train --out "$TMP/fresh" --threads 1
 : >"$TMP/empty.txt"
 expect_error empty-input 'empty' -- prepare --input "$TMP/empty.txt" --out "$D"
@@ -84,8 +84,9 @@ dataset("truncated-bin", train[:-1], val, train_tokens=len(train) // 2)  # odd b
 dataset("count-mismatch", train[:-200], val, train_tokens=len(train) // 2)
 EOF
 protect "$TMP/short" "$TMP/oov"
-expect_error too-short-data 'too short for block size 32' -- "${TRAIN[@]}" --data "$TMP/short" --out "$G" --block-size 32
-expect_error token-out-of-vocab '65000.*vocab_size' -- "${TRAIN[@]}" --data "$TMP/oov" --out "$G"
+expect_error too-short-data 'too short for block size 32' -- "${TRAIN[@]}" --data "$TMP/short" --out "$TMP/fresh" \
+  --block-size 32
+expect_error token-out-of-vocab '65000.*vocab_size' -- "${TRAIN[@]}" --data "$TMP/oov" --out "$TMP/fresh"
 expect_error meta-vocab-too-small 'vocab_size 10' -- "${TRAIN[@]}" --data "$TMP/oov-meta" --out "$TMP/fresh"
 expect_error truncated-train-bin 'not a multiple' -- "${TRAIN[@]}" --data "$TMP/truncated-bin" --out "$TMP/fresh"
 expect_error token-count-mismatch 'meta\.json says' -- "${TRAIN[@]}" --data "$TMP/count-mismatch" --out "$TMP/fresh"
@@ -104,6 +105,40 @@ expect_error zero-threads "threads.*not in range" -- train --data "$D" --out "$G
 expect_error bad-lr-schedule 'lr_schedule' -- "${TRAIN[@]}" --data "$D" --out "$G" --lr-schedule linear
 expect_error negative-max-tokens 'max-tokens' -- sample --model "$G" --max-tokens -3
 expect_error negative-temperature 'temperature' -- sample --model "$G" --max-tokens 3 --temperature -1
+
+# --- Training over an existing run, without --resume or --overwrite (G's ckpt and metrics stay).
+expect_error train-over-existing-run 'already holds a training run.*--resume.*--overwrite' -- \
+  "${TRAIN[@]}" --data "$D" --out "$G"
+expect_error resume-and-overwrite 'overwrite.*excludes.*resume|resume.*excludes.*overwrite' -- \
+  "${TRAIN[@]}" --data "$D" --out "$G" --resume --overwrite
+
+# --- Resuming on another dataset whose tokenizer has the same size: ids would change meaning.
+cp -r "$D" "$TMP/other-tok"
+python3 - "$TMP/other-tok/tokenizer.json" <<'EOF'
+import json, sys
+path = sys.argv[1]
+raw = open(path).read()
+# Swap two letters of the char vocabulary: same size, other meaning.
+chars = sorted(set(c for c in raw if c.isalpha()))
+a, b = chars[0], chars[1]
+swapped = raw.replace(a, "\0").replace(b, a).replace("\0", b)
+assert swapped != raw and json.loads(swapped) != json.loads(raw)
+open(path, "w").write(swapped)
+EOF
+protect "$TMP/other-tok"
+expect_error resume-other-tokenizer "tokenizer.json differs from $G/ckpt/tokenizer.json" -- \
+  "${TRAIN[@]}" --data "$TMP/other-tok" --out "$G" --resume
+# Without --data the dataset the checkpoint records is used: gone, a clear error.
+cp -r "$G" "$TMP/moved-data"
+python3 - "$TMP/moved-data/ckpt/config.json" "$TMP/gone" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["data_dir"] = sys.argv[2]
+json.dump(c, open(sys.argv[1], "w"), indent=2)
+EOF
+protect "$TMP/moved-data"
+expect_error resume-recorded-data-gone "without --data: the dataset it was trained on, $TMP/gone, is gone" -- \
+  "${TRAIN[@]}" --out "$TMP/moved-data" --resume
 
 # --- Resuming into a different architecture, or from nothing.
 expect_error resume-changed-n-layer 'n_layer' -- "${TRAIN[@]}" --data "$D" --out "$G" --resume --n-layer 3

@@ -86,6 +86,24 @@ make_dataset() {
   nexus_ok prepare --input "$TMP/input_$$.txt" --out "$dir" --tokenizer char
 }
 
+# Prints the step of the checkpoint in DIR, failing unless its three step records agree.
+checkpoint_step() {
+  python3 - "$1" <<'EOF'
+import json, os, struct, sys
+ckpt = sys.argv[1]
+def metadata_step(name):
+    with open(os.path.join(ckpt, name), "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        return int(json.loads(f.read(n))["__metadata__"]["step"])
+steps = {"model.safetensors": metadata_step("model.safetensors"),
+         "trainer_state.safetensors": metadata_step("trainer_state.safetensors"),
+         "config.json": int(json.load(open(os.path.join(ckpt, "config.json")))["step"])}
+if len(set(steps.values())) != 1:
+    sys.exit(f"FAIL: checkpoint files disagree on the step: {steps}")
+print(steps["config.json"])
+EOF
+}
+
 # One checksum over every file (names and contents) below DIR.
 dir_checksum() {
   (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)

@@ -2,7 +2,8 @@
 # The inference commands through the real CLI on tiny random models from `nexus init`:
 # generate (JSON fields, determinism, context policies, a batched prompts file equal to one
 # prompt at a time, --stream equal to the JSON text), sample, eval perplexity, bench
-# generate, and bad input (one clean error line each).
+# generate, a failed sequence (exit status 1 after all results), and bad input (one clean error
+# line each).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/e2e_common.bash"
 
@@ -110,6 +111,26 @@ EOF
 "$NEXUS" bench generate --model "$M" --batches 1,2 --prompt-tokens 8 --gen-tokens 4 --recompute-context 8 --json \
   --threads "$THREADS" >"$TMP/bench.json" || fail "bench generate failed"
 grep -q '"bench":"generate"' "$TMP/bench.json" || fail "bench generate printed no JSON line"
+
+# A sequence that fails (every token banned): all results are still printed, in order, and the
+# run exits 1 with an error line naming the prompt, so a script cannot miss it.
+python3 - >"$TMP/failing.jsonl" <<'EOF'
+import json
+print(json.dumps("To be"))
+print(json.dumps({"prompt": "Hi", "logit_bias": {str(i): "-inf" for i in range(96)}}))
+print(json.dumps("A"))
+EOF
+rc=0
+"$NEXUS" generate --model "$M" --prompts-file "$TMP/failing.jsonl" --max-tokens 4 --threads "$THREADS" \
+  >"$TMP/failing.out" 2>"$TMP/failing.err" || rc=$?
+((rc == 1)) || fail "generate with a failed sequence should exit 1, got $rc"
+python3 - "$TMP/failing.out" <<'EOF' || fail "generate with a failed sequence: $(cat "$TMP/failing.out")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert [l["finish_reason"] for l in lines] == ["length", "error", "length"], lines
+EOF
+tail -1 "$TMP/failing.err" | grep -qE '^nexus: error: 1 of 3 .*"error".*prompt 2: sampler: every candidate' ||
+  fail "generate with a failed sequence should end with an error line naming prompt 2: $(cat "$TMP/failing.err")"
 
 # Bad input: one clean error line each.
 long=$(printf 'x%.0s' {1..40})

@@ -12,24 +12,6 @@ make_dataset "$TMP/data" 40000
 RUN=(--data "$TMP/data" --out "$OUT" --batch-size 4 --eval-interval 1 --eval-iters 1 --log-interval 1)
 nexus_ok train "${RUN[@]}" "${TINY_MODEL[@]}" --max-iters 2
 
-# Prints the step of the checkpoint in DIR, failing unless its three step records agree.
-checkpoint_step() {
-  python3 - "$1" <<'EOF'
-import json, os, struct, sys
-ckpt = sys.argv[1]
-def metadata_step(name):
-    with open(os.path.join(ckpt, name), "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        return int(json.loads(f.read(n))["__metadata__"]["step"])
-steps = {"model.safetensors": metadata_step("model.safetensors"),
-         "trainer_state.safetensors": metadata_step("trainer_state.safetensors"),
-         "config.json": int(json.load(open(os.path.join(ckpt, "config.json")))["step"])}
-if len(set(steps.values())) != 1:
-    sys.exit(f"FAIL: checkpoint files disagree on the step: {steps}")
-print(steps["config.json"])
-EOF
-}
-
 last_step=$(checkpoint_step "$OUT/ckpt")
 # Five kills after random delays of 0.05 to 0.65 s (printed, to reproduce a failure): some
 # during startup or the first save, most in the middle of a later save.

@@ -1,8 +1,11 @@
 // nexus train: parse flags (nanoGPT's keys with dashes), merge them over a config file and
 // the checkpoint being resumed, run the trainer, show progress.
+#include <signal.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -24,6 +27,7 @@ struct TrainCommand {
   std::string out = "out";
   std::string config_file;
   bool resume = false;
+  bool overwrite = false;
   int threads = 0;
   ConfigFlags<GPTConfig> model_flags;
   ConfigFlags<TrainConfig> train_flags;
@@ -89,11 +93,54 @@ TrainObserver make_observer() {
   return obs;
 }
 
+// Ctrl-C: the first asks the trainer to stop after the current step with a checkpoint; a
+// second ends the process at once (the checkpoint on disk stays whole: saves are atomic swaps).
+// The handler only sets a flag, writes a fixed line and calls _exit: all async-signal-safe.
+volatile std::sig_atomic_t g_interrupts = 0;
+const char* g_first_message = "";
+const char* g_second_message = "";
+
+extern "C" void on_interrupt(int) {
+  const char* m = g_interrupts ? g_second_message : g_first_message;
+  ssize_t ignored = ::write(STDERR_FILENO, m, std::strlen(m));
+  (void)ignored;
+  if (g_interrupts) ::_exit(130);
+  g_interrupts = 1;
+}
+
+// Installs on_interrupt for the lifetime of a run, unless SIGINT is ignored (a background job
+// of a script without job control must stay immune to the terminal's Ctrl-C, as usual).
+class InterruptHandler {
+ public:
+  InterruptHandler() {
+    // On a terminal the line starts after the progress line (and the echoed ^C).
+    static const char first[] =
+        "\nnexus: interrupt: finishing this step and saving a checkpoint (Ctrl-C again to stop at once)\n";
+    g_first_message = isatty(STDERR_FILENO) ? first : first + 1;
+    g_second_message = "nexus: interrupted again: stopping now without saving; the last checkpoint is kept\n";
+    struct sigaction action {};
+    action.sa_handler = on_interrupt;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    if (::sigaction(SIGINT, nullptr, &previous_) == 0 && previous_.sa_handler != SIG_IGN)
+      installed_ = ::sigaction(SIGINT, &action, nullptr) == 0;
+  }
+  ~InterruptHandler() {
+    if (installed_) ::sigaction(SIGINT, &previous_, nullptr);
+  }
+  InterruptHandler(const InterruptHandler&) = delete;
+  InterruptHandler& operator=(const InterruptHandler&) = delete;
+
+ private:
+  struct sigaction previous_ {};
+  bool installed_ = false;
+};
+
 void run_train(TrainCommand& cmd) {
   apply_threads(cmd.threads);
   GPTConfig model = default_model();
   TrainConfig train;
-  TrainPaths paths{cmd.data, cmd.out, cmd.resume};
+  TrainPaths paths{cmd.data, cmd.out, cmd.resume, cmd.overwrite};
   if (cmd.resume) {
     // Start from the checkpoint's settings; flags that change its architecture are rejected by the trainer.
     const std::string ckpt = (std::filesystem::path(cmd.out) / "ckpt").string();
@@ -106,8 +153,18 @@ void run_train(TrainCommand& cmd) {
   cmd.train_flags.apply(train);
   model.validate();
   train.validate();
-  if (cmd.data.empty()) throw InvalidArgument("--data DIR is required (a directory made by `nexus prepare`)");
-  TrainSummary s = train_run(model, train, paths, make_observer());
+  // A resumed run without --data uses the dataset its checkpoint records (the trainer says so).
+  if (cmd.data.empty() && !cmd.resume)
+    throw InvalidArgument("--data DIR is required (a directory made by `nexus prepare`)");
+  TrainObserver observer = make_observer();
+  observer.stop_requested = [] { return g_interrupts != 0; };
+  InterruptHandler interrupt_handler;
+  const TrainSummary s = train_run(model, train, paths, observer);
+  if (s.interrupted) {
+    std::fprintf(stderr, "interrupted at step %ld: checkpoint saved to %s; continue with --resume\n", s.final_iter,
+                 (std::filesystem::path(cmd.out) / "ckpt").string().c_str());
+    throw ExitStatus{130};
+  }
   std::printf("trained %ld steps to step %ld: train loss %.4f, val loss %.4f | median %.1f ms/iter | %s | max RSS %.0f MB\n",
               s.steps_run, s.final_iter, s.final_train_loss, s.final_val_loss, s.median_ms_per_iter,
               format_duration(s.wall_s).c_str(), s.max_rss_mb);
@@ -118,10 +175,17 @@ void run_train(TrainCommand& cmd) {
 void register_train(CLI::App& app) {
   auto cmd = std::make_shared<TrainCommand>();
   CLI::App* sub = app.add_subcommand("train", "Train a GPT on a prepared dataset (nanoGPT's options, with dashes)");
-  sub->add_option("--data", cmd->data, "dataset directory made by `nexus prepare`")->group("Run");
+  sub->add_option("--data", cmd->data,
+                  "dataset directory made by `nexus prepare` (with --resume, default: the one the checkpoint records)")
+      ->group("Run");
   sub->add_option("--out", cmd->out, "output directory: ckpt/ and metrics.jsonl")->capture_default_str()->group("Run");
   sub->add_option("--config", cmd->config_file, "JSON file of nanoGPT-style keys; flags override it")->group("Run");
-  sub->add_flag("--resume", cmd->resume, "continue from OUT/ckpt (its settings, overridden by flags)")->group("Run");
+  CLI::Option* resume = sub->add_flag("--resume", cmd->resume,
+                                      "continue from OUT/ckpt (its settings and dataset, overridden by flags)")
+                            ->group("Run");
+  sub->add_flag("--overwrite", cmd->overwrite, "start afresh even if OUT holds a run, replacing its ckpt and metrics")
+      ->excludes(resume)
+      ->group("Run");
   add_threads_option(*sub, cmd->threads);
   cmd->model_flags.add(*sub, default_model(), "Model", {"vocab_size"});
   cmd->train_flags.add(*sub, TrainConfig{}, "Training");

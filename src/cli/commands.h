@@ -19,6 +19,12 @@ void register_tokenizer(CLI::App& app);
 void register_export(CLI::App& app);
 void register_quantize(CLI::App& app);
 
+/// Thrown by a command that has already printed its outcome and must end with this exit
+/// status but no error line (an interrupted training run: 130, as a shell reports SIGINT).
+struct ExitStatus {
+  int code;
+};
+
 /// Adds --threads N bound to `threads`, defaulting to the cores available.
 void add_threads_option(CLI::App& cmd, int& threads);
 

@@ -55,6 +55,9 @@ int main(int argc, char** argv) {
     }
     std::fprintf(stderr, "nexus: error: %s (see --help)\n", message.c_str());
     return 2;
+  } catch (const nexus::cli::ExitStatus& e) {
+    std::fflush(stdout);
+    return e.code;
   } catch (const nexus::Error& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "nexus: error: %s\n", e.what());

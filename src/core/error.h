@@ -30,6 +30,12 @@ class FormatError : public Error {
   using Error::Error;
 };
 
+/// A computation produced a non-finite number it cannot go on from (a diverging training run).
+class NumericError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// Throws InvalidArgument(message) when cond is false. For argument checks in library code.
 inline void require(bool cond, const std::string& message) {
   if (!cond) throw InvalidArgument(message);

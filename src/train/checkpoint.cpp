@@ -111,7 +111,21 @@ void check_resume_architecture(const GPTConfig& saved, const GPTConfig& requeste
   }
 }
 
-TrainConfig load_checkpoint_train_config(const std::string& dir) {
+void check_resume_tokenizer(const std::string& dir, const std::string& tokenizer_json, const std::string& data_dir) {
+  const std::string path = (fs::path(dir) / kTokenizerFile).string();
+  const std::string saved = read_file(path);
+  if (saved == tokenizer_json) return;
+  // The same tokenizer written with other spacing or key order is still the same tokenizer.
+  const auto a = nlohmann::json::parse(saved, nullptr, false);
+  const auto b = nlohmann::json::parse(tokenizer_json, nullptr, false);
+  if (!a.is_discarded() && !b.is_discarded() && a == b) return;
+  throw InvalidArgument("cannot resume " + dir + " on the dataset " + data_dir + ": its tokenizer.json differs from " +
+                        path + " (the ids would change meaning; resume on the dataset the run was trained on, or "
+                        "train into a new --out)");
+}
+
+namespace {
+nlohmann::json read_config_json(const std::string& dir) {
   const std::string path = (fs::path(dir) / kConfigFile).string();
   nlohmann::json j;
   try {
@@ -119,9 +133,22 @@ TrainConfig load_checkpoint_train_config(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(path + ": not valid JSON (" + e.what() + ")");
   }
+  if (!j.is_object()) throw FormatError(path + ": expected a JSON object");
+  return j;
+}
+}  // namespace
+
+TrainConfig load_checkpoint_train_config(const std::string& dir) {
+  const nlohmann::json j = read_config_json(dir);
   TrainConfig config;
-  if (j.is_object() && j.contains("train")) update_from_json(config, j.at("train"));
+  if (j.contains("train")) update_from_json(config, j.at("train"));
   return config;
+}
+
+std::string load_checkpoint_data_dir(const std::string& dir) {
+  const nlohmann::json j = read_config_json(dir);
+  const auto it = j.find("data_dir");
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 namespace {

@@ -43,8 +43,16 @@ void require_checkpoint(const std::string& dir);
 /// and vocab_size, which comes from the dataset).
 void check_resume_architecture(const GPTConfig& saved, const GPTConfig& requested, const std::string& dir);
 
+/// Throws InvalidArgument naming both unless `tokenizer_json` (the tokenizer.json of the dataset
+/// in `data_dir`) is the tokenizer of the checkpoint DIR: same file, or the same JSON value.
+/// A different tokenizer of the same size would silently give the ids other meanings.
+void check_resume_tokenizer(const std::string& dir, const std::string& tokenizer_json, const std::string& data_dir);
+
 /// Reads the train config stored in DIR/config.json.
 TrainConfig load_checkpoint_train_config(const std::string& dir);
+
+/// The dataset directory recorded in DIR/config.json, as it was given to the run ("" if none).
+std::string load_checkpoint_data_dir(const std::string& dir);
 
 /// Loads weights and optimizer moments into `model` and `optimizer` (built from the
 /// checkpoint's config) and returns the trainer state. FormatError on any mismatch.

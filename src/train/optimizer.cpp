@@ -1,5 +1,7 @@
 #include "train/optimizer.h"
 
+#include <cmath>
+
 #include "core/kernels/adamw.h"
 
 namespace nexus {
@@ -13,6 +15,7 @@ float AdamW::step(float* params, float* grads, float lr, float beta1, float beta
                   float grad_clip, long step) {
   const size_t n = m_.size();
   const float norm = (float)kernels::l2_norm(grads, n);
+  if (!std::isfinite(norm)) return norm;
   float grad_scale = 1.0f;  // applied inside the update: one pass over the gradients less
   if (grad_clip > 0.0f) {
     const float coef = grad_clip / (norm + 1e-6f);

@@ -15,7 +15,8 @@ class AdamW {
   /// scale by min(1, clip / (norm + 1e-6))), then applies one AdamW update with the given
   /// lr; weight decay only on 2-D weights. The clipping factor is applied inside the update, so
   /// `grads` itself is left unscaled. `step` counts from 1. Returns the norm before
-  /// clipping.
+  /// clipping. A non-finite norm (a NaN or inf gradient) is returned without any update:
+  /// parameters and moments are left as they were, so a diverged step never reaches them.
   float step(float* params, float* grads, float lr, float beta1, float beta2, float weight_decay, float grad_clip,
              long step);
 
