@@ -2,7 +2,8 @@
 # Ctrl-C during training, through the real CLI. The first SIGINT finishes the current step,
 # saves a checkpoint and exits 130 with one line saying where; that checkpoint loads and
 # --resume continues from its step. A second SIGINT ends the run at once, also with 130, and
-# the checkpoint on disk stays whole. A run whose SIGINT is ignored (a script's background job)
+# the checkpoint on disk stays whole. SIGTERM is handled like the first SIGINT (exit 143).
+# A run whose SIGINT is ignored (a script's background job)
 # keeps ignoring it.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/e2e_common.bash"
@@ -83,6 +84,11 @@ sleep 1
 kill -INT "$pid" 2>/dev/null || fail "the run ended early: $(tail -3 "$TMP/run.err")"
 sleep 0.5
 kill -0 "$pid" 2>/dev/null || fail "a run started with SIGINT ignored stopped on SIGINT"
+# SIGTERM (a batch scheduler's warning before it kills a job) saves like Ctrl-C: exit 143.
 kill -TERM "$pid"
-wait "$pid" 2>/dev/null || true
+rc=0
+wait "$pid" 2>/dev/null || rc=$?
+((rc == 143)) || fail "after SIGTERM the run exited $rc, expected 143; stderr: $(tail -3 "$TMP/run.err")"
+grep -q "^interrupted at step [0-9]*: checkpoint saved" "$TMP/run.err" || fail "SIGTERM saved no checkpoint: $(cat "$TMP/run.err")"
+checkpoint_step "$OUT/ckpt" >/dev/null || fail "the checkpoint is not whole after SIGTERM"
 echo "PASS"

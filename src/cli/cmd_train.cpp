@@ -93,23 +93,27 @@ TrainObserver make_observer() {
   return obs;
 }
 
-// Ctrl-C: the first asks the trainer to stop after the current step with a checkpoint; a
-// second ends the process at once (the checkpoint on disk stays whole: saves are atomic swaps).
+// Ctrl-C (or SIGTERM, as a batch scheduler sends before it kills a job): the first asks the
+// trainer to stop after the current step with a checkpoint; a second ends the process at once
+// (the checkpoint on disk stays whole: saves are atomic swaps). Exit status 128 + the signal.
 // The handler only sets a flag, writes a fixed line and calls _exit: all async-signal-safe.
 volatile std::sig_atomic_t g_interrupts = 0;
+volatile std::sig_atomic_t g_signal = SIGINT;
 const char* g_first_message = "";
 const char* g_second_message = "";
 
-extern "C" void on_interrupt(int) {
+extern "C" void on_interrupt(int signal) {
   const char* m = g_interrupts ? g_second_message : g_first_message;
   ssize_t ignored = ::write(STDERR_FILENO, m, std::strlen(m));
   (void)ignored;
-  if (g_interrupts) ::_exit(130);
+  if (g_interrupts) ::_exit(128 + signal);
+  g_signal = signal;
   g_interrupts = 1;
 }
 
-// Installs on_interrupt for the lifetime of a run, unless SIGINT is ignored (a background job
-// of a script without job control must stay immune to the terminal's Ctrl-C, as usual).
+// Installs on_interrupt for SIGINT and SIGTERM for the lifetime of a run, except for a signal
+// that is ignored (a background job of a script without job control must stay immune to the
+// terminal's Ctrl-C, as usual).
 class InterruptHandler {
  public:
   InterruptHandler() {
@@ -122,18 +126,21 @@ class InterruptHandler {
     action.sa_handler = on_interrupt;
     sigemptyset(&action.sa_mask);
     action.sa_flags = SA_RESTART;
-    if (::sigaction(SIGINT, nullptr, &previous_) == 0 && previous_.sa_handler != SIG_IGN)
-      installed_ = ::sigaction(SIGINT, &action, nullptr) == 0;
+    for (int i = 0; i < 2; i++)
+      if (::sigaction(kSignals[i], nullptr, &previous_[i]) == 0 && previous_[i].sa_handler != SIG_IGN)
+        installed_[i] = ::sigaction(kSignals[i], &action, nullptr) == 0;
   }
   ~InterruptHandler() {
-    if (installed_) ::sigaction(SIGINT, &previous_, nullptr);
+    for (int i = 0; i < 2; i++)
+      if (installed_[i]) ::sigaction(kSignals[i], &previous_[i], nullptr);
   }
   InterruptHandler(const InterruptHandler&) = delete;
   InterruptHandler& operator=(const InterruptHandler&) = delete;
 
  private:
-  struct sigaction previous_ {};
-  bool installed_ = false;
+  static constexpr int kSignals[2] = {SIGINT, SIGTERM};
+  struct sigaction previous_[2] {};
+  bool installed_[2] = {false, false};
 };
 
 void run_train(TrainCommand& cmd) {
@@ -163,7 +170,7 @@ void run_train(TrainCommand& cmd) {
   if (s.interrupted) {
     std::fprintf(stderr, "interrupted at step %ld: checkpoint saved to %s; continue with --resume\n", s.final_iter,
                  (std::filesystem::path(cmd.out) / "ckpt").string().c_str());
-    throw ExitStatus{130};
+    throw ExitStatus{128 + (int)g_signal};
   }
   std::printf("trained %ld steps to step %ld: train loss %.4f, val loss %.4f | median %.1f ms/iter | %s | max RSS %.0f MB\n",
               s.steps_run, s.final_iter, s.final_train_loss, s.final_val_loss, s.median_ms_per_iter,

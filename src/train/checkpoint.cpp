@@ -75,7 +75,8 @@ void save_checkpoint(const std::string& dir, const CheckpointSource& src) {
     save_model_weights(src.model, (fs::path(tmp) / kModelFile).string(), {{"step", step}});
     nlohmann::json config = {{"model", to_json(src.model.config())},
                              {"train", to_json(src.train)},
-                             {"data_dir", src.data_dir},
+                             // Absolute, so `--resume` without --data works from any directory.
+                             {"data_dir", fs::absolute(src.data_dir).lexically_normal().string()},
                              {"step", src.state.step}};
     write_file_atomic((fs::path(tmp) / kConfigFile).string(), config.dump(2) + "\n");
     write_file_atomic((fs::path(tmp) / kTokenizerFile).string(), src.tokenizer_json);
