@@ -15,6 +15,7 @@
 #include "core/kernels/layernorm.h"
 #include "core/kernels/qlinear.h"
 #include "io/gguf.h"
+#include "io/json_input.h"
 #include "tokenizer/tokenizer.h"
 
 namespace nexus {
@@ -160,11 +161,10 @@ int64_t int_key(const GgufFile& f, const std::string& key, int64_t lo, int64_t h
 // nexus.config, when present, must describe the same shape as the gpt2.* keys; returns it.
 GPTConfig check_nexus_config(const GgufFile& f, const GPTConfig& c) {
   const std::string where = "GGUF file " + f.path() + ": nexus.config";
+  const nlohmann::json j = parse_json(f.at("nexus.config").get<std::string>("nexus.config"), where);
   GPTConfig n;
   try {
-    n = gpt_config_from_json(nlohmann::json::parse(f.at("nexus.config").get<std::string>("nexus.config")));
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(where + " is not valid JSON (" + e.what() + ")");
+    n = gpt_config_from_json(j);
   } catch (const Error& e) {
     throw FormatError(where + ": " + e.what());
   }

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "io/atomic_file.h"
+#include "io/json_input.h"
 
 namespace nexus {
 
@@ -44,12 +44,7 @@ std::string resolve_model_dir(const std::string& path) {
 
 GPTConfig load_model_config(const std::string& dir) {
   const std::string path = (fs::path(dir) / kConfigFile).string();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(path + ": not valid JSON (" + e.what() + ")");
-  }
+  const nlohmann::json j = read_json_file(path);
   if (!j.is_object() || !j.contains("model")) throw FormatError(path + ": no \"model\" object");
   try {
     return gpt_config_from_json(j.at("model"));

@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_input.h"
 #include "io/safetensors.h"
 #include "model/model_io.h"
 
@@ -113,28 +115,34 @@ void check_resume_architecture(const GPTConfig& saved, const GPTConfig& requeste
 
 TrainConfig load_checkpoint_train_config(const std::string& dir) {
   const std::string path = (fs::path(dir) / kConfigFile).string();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(path + ": not valid JSON (" + e.what() + ")");
-  }
+  const nlohmann::json j = read_json_file(path);
   TrainConfig config;
-  if (j.is_object() && j.contains("train")) update_from_json(config, j.at("train"));
+  if (j.is_object() && j.contains("train")) {
+    try {
+      update_from_json(config, j.at("train"));
+    } catch (const Error& e) {
+      throw FormatError(path + ": " + e.what());
+    }
+  }
   return config;
 }
 
 namespace {
+// A number in the trainer state's metadata, which must be exactly a T: "-1" for a step,
+// "12abc" or 2^64 for the RNG state are refused, not wrapped or cut short.
 template <class T>
 T parse_meta_number(const SafetensorsFile& file, const std::string& key) {
   auto it = file.metadata().find(key);
   if (it == file.metadata().end()) throw FormatError(file.path() + ": metadata has no '" + key + "'");
-  try {
-    if constexpr (std::is_same_v<T, float>) return std::stof(it->second);
-    else return (T)std::stoull(it->second);
-  } catch (const std::exception&) {
-    throw FormatError(file.path() + ": metadata '" + key + "' is not a number: " + it->second);
-  }
+  const std::string& text = it->second;
+  T value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  bool ok = ec == std::errc() && end == text.data() + text.size();
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) ok = ok && value >= 0;
+  if (!ok)
+    throw FormatError(file.path() + ": metadata '" + key + "' is not a " +
+                      (std::is_integral_v<T> ? "non-negative integer that fits" : "number") + ": " + text);
+  return value;
 }
 }  // namespace
 
