@@ -16,6 +16,7 @@
 #include "core/kernels/qlinear.h"
 #include "io/gguf.h"
 #include "io/json_input.h"
+#include "model/model_io.h"
 #include "tokenizer/tokenizer.h"
 
 namespace nexus {
@@ -260,6 +261,15 @@ GPTConfig gguf_config(const GgufFile& f) {
     throw FormatError(where + ": " + e.what());
   }
   return c;
+}
+
+void check_gguf_tensors(const GgufFile& f, const GPTConfig& config) {
+  StoredTensors stored{"GGUF file " + f.path(), {}, gguf_tensor_name};
+  for (const GgufTensorInfo& t : f.tensors())
+    stored.shapes.emplace(t.name, std::vector<int64_t>(t.dims.rbegin(), t.dims.rend()));  // row-major
+  GPTConfig with_biases = config;
+  with_biases.bias = true;
+  check_weights_file(with_biases, stored);
 }
 
 WeightType gguf_stored_weight_type(const GgufFile& f) {

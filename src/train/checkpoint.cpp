@@ -128,6 +128,21 @@ TrainConfig load_checkpoint_train_config(const std::string& dir) {
 }
 
 namespace {
+// The optimizer state holds exactly adam.m and adam.v, each of n floats (checked before
+// the moments are allocated: the table, not the data).
+void check_optimizer_state(const SafetensorsFile& state, int64_t n) {
+  for (const char* name : {"adam.m", "adam.v"}) {
+    if (!state.has(name)) throw FormatError(state.path() + ": missing tensor '" + name + "'");
+    const std::vector<int64_t>& shape = state.info(name).shape;
+    if (shape != std::vector<int64_t>{n})
+      throw FormatError(state.path() + ": tensor '" + name + "' has shape " + shape_to_string(shape) + ", expected " +
+                        shape_to_string({n}) + " (one moment per parameter of the model config)");
+  }
+  if (state.names().size() != 2)
+    throw FormatError(state.path() + ": holds " + std::to_string(state.names().size()) +
+                      " tensors, expected adam.m and adam.v only");
+}
+
 // A number in the trainer state's metadata, which must be exactly a T: "-1" for a step,
 // "12abc" or 2^64 for the RNG state are refused, not wrapped or cut short.
 template <class T>
@@ -146,11 +161,18 @@ T parse_meta_number(const SafetensorsFile& file, const std::string& key) {
 }
 }  // namespace
 
+void check_checkpoint(const std::string& dir, const GPTConfig& config) {
+  check_weights_file(config, stored_tensors(SafetensorsFile((fs::path(dir) / kModelFile).string())));
+  const auto n = (int64_t)parameter_count(config);
+  check_optimizer_state(SafetensorsFile((fs::path(dir) / kStateFile).string()), n);
+}
+
 TrainerState load_checkpoint(const std::string& dir, GPT& model, AdamW& optimizer) {
   SafetensorsFile weights((fs::path(dir) / kModelFile).string());
   load_model_weights(model, weights);
   SafetensorsFile state_file((fs::path(dir) / kStateFile).string());
   const int64_t n = (int64_t)optimizer.m().size();
+  check_optimizer_state(state_file, n);
   const float* m = state_file.f32("adam.m", {n});
   const float* v = state_file.f32("adam.v", {n});
   std::copy(m, m + n, optimizer.m().data());

@@ -99,6 +99,8 @@ void build_model(Run& run, const TrainObserver& obs) {
                             " does not match the dataset's " + std::to_string(run.meta.vocab_size));
     run.model_config.vocab_size = run.meta.vocab_size;
   }
+  // Nothing sized by the config is allocated before the checkpoint's files agree with it.
+  if (run.paths.resume) check_checkpoint(ckpt, run.model_config);
   run.model = std::make_unique<GPT>(run.model_config);
   run.optimizer = std::make_unique<AdamW>(run.model->layout());
   if (run.paths.resume) {
