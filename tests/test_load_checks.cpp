@@ -1,15 +1,21 @@
 // What every loader checks before allocating memory sized by a file: the config against the
-// weights file's tensor table (model/model_io.h: check_weights_file), with counts computed
-// without listing tensors (model/params.h).
+// weights file's tensor table (model/model_io.h: check_weights_file), counts computed without
+// listing tensors (model/params.h), and the memory a model needs against the machine's
+// (core/memory.h, InferenceModel::weight_bytes_needed, GPT::training_bytes_needed).
 #include <gtest/gtest.h>
 
 #include <climits>
+#include <filesystem>
 #include <string>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "expect_error.h"
+#include "infer/model.h"
+#include "infer_test_util.h"
 #include "model/gpt.h"
 #include "model/model_io.h"
+#include "train/optimizer.h"
 
 namespace nexus {
 namespace {
@@ -98,6 +104,49 @@ TEST(LoadChecks, WeightsFileMustHoldExactlyTheConfigsTensors) {
   EXPECT_NO_THROW(check_weights_file(c, renamed));
   renamed.shapes.erase("x.transformer.ln_f.bias");
   expect_error<Error>([&] { check_weights_file(c, renamed); }, "f.gguf: missing tensor 'x.transformer.ln_f.bias'");
+}
+
+TEST(LoadChecks, MemoryCheckGivesBothFigures) {
+  const MemoryInfo mem{9'800'000'000ull, 16'000'000'000ull};
+  EXPECT_NO_THROW(require_memory(9.8e9, "x", mem));
+  expect_error<Error>([&] { require_memory(14.2e9, "the model m", mem); },
+                    "the model m needs 14.2 GB, this machine has 9.8 GB available (of 16.0 GB)");
+  EXPECT_EQ(format_bytes(350e6), "350.0 MB");
+  const MemoryInfo here = system_memory();
+  EXPECT_GT(here.available, 0u);
+  EXPECT_LE(here.available, here.total);
+}
+
+TEST(LoadChecks, InferenceEstimateIsALowerBoundOfWhatLoadsHold) {
+  for (WeightType t : {WeightType::F32, WeightType::BF16, WeightType::Q8}) {
+    const GPTConfig c = tiny();
+    auto m = InferenceModel::from_gpt(*testutil::random_gpt(c, 3), t);
+    const double need = InferenceModel::weight_bytes_needed(c, t);
+    EXPECT_LE(need, (double)m->weight_bytes()) << to_string(t);
+    EXPECT_GE(need, 0.7 * (double)m->weight_bytes()) << to_string(t);  // only row padding is left out
+  }
+}
+
+TEST(LoadChecks, TrainingEstimateMatchesWhatTrainingHolds) {
+  for (float dropout : {0.0f, 0.1f}) {
+    GPTConfig c = tiny();
+    c.dropout = dropout;
+    GPT g(c);
+    g.init_weights(1);
+    AdamW opt(g.layout());
+    const int B = 3, T = 16;
+    const auto tokens = testutil::some_tokens(B * T, c.vocab_size, 2);
+    ForwardOptions o;
+    o.training = true;
+    g.zero_grad();
+    g.forward(tokens.data(), tokens.data(), B, T, o);
+    g.backward();
+    const double held = (double)(g.num_params() + g.num_grads() + opt.m().size() + opt.v().size()) * sizeof(float) +
+                        (double)g.activation_bytes();
+    const double need = GPT::training_bytes_needed(c, B, T);
+    EXPECT_LE(need, held);
+    EXPECT_GE(need, 0.95 * held);  // only the 64-byte alignment of each view is left out
+  }
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/kernels/linear.h"
 #include "core/kernels/qlinear.h"
+#include "core/memory.h"
 #include "infer/gguf_model.h"
 #include "io/gguf.h"
 #include "io/mmap.h"
@@ -98,12 +99,27 @@ void InferenceModel::bind(Tensor&& tensor, Matrix&& matrix) {
   lnfb_ = bias("transformer.ln_f.bias", C);
 }
 
-void InferenceModel::count_weight_bytes() {
-  const GPTConfig& c = config_;
-  const size_t C = c.n_embd, L = c.n_layer, norms = c.bias ? 2 : 1;  // LayerNorm weight (+ bias)
-  size_t floats = (size_t)c.vocab_size * C + (size_t)c.block_size * C + (2 * L + 1) * norms * C;
+namespace {
+
+// Floats of the tensors kept as f32 (embeddings, LayerNorms, biases): all but the matrices.
+double f32_tensor_floats(const GPTConfig& c) {
+  const double C = c.n_embd, L = c.n_layer, norms = c.bias ? 2 : 1;  // LayerNorm weight (+ bias)
+  double floats = (double)c.vocab_size * C + (double)c.block_size * C + (2 * L + 1) * norms * C;
   if (c.bias) floats += L * (3 * C + C + 4 * C + C);  // Linear biases
-  weight_bytes_ = floats * sizeof(float);
+  return floats;
+}
+
+}  // namespace
+
+double InferenceModel::weight_bytes_needed(const GPTConfig& c, WeightType t) {
+  const double C = c.n_embd;
+  const double matrix_values = 12.0 * C * C * c.n_layer + (double)c.vocab_size * C;  // blocks + LM head
+  const double bytes_per_value = t == WeightType::F32 ? 4.0 : t == WeightType::BF16 ? 2.0 : 34.0 / 32.0;
+  return f32_tensor_floats(c) * sizeof(float) + matrix_values * bytes_per_value;
+}
+
+void InferenceModel::count_weight_bytes() {
+  weight_bytes_ = (size_t)f32_tensor_floats(config_) * sizeof(float);
   for (const LayerWeights& w : layers_)
     for (const WeightMatrix* m : {&w.qkv, &w.attproj, &w.fc, &w.fcproj}) weight_bytes_ += m->bytes();
   weight_bytes_ += lm_head_.bytes();  // a repacked copy of the tied token embedding
@@ -231,6 +247,7 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
   auto file = std::make_unique<SafetensorsFile>((fs::path(dir) / kModelFile).string());
   // Nothing sized by config.json is allocated before it has been checked against the file.
   check_weights_file(m->config_, stored_tensors(*file));
+  require_memory(weight_bytes_needed(m->config_, t), "the model " + dir);
   auto mapped = [&](const std::string& name, const std::vector<int64_t>& shape) {
     return file->f32(name, shape);  // checks the dtype
   };
@@ -320,6 +337,7 @@ std::shared_ptr<const InferenceModel> InferenceModel::load_gguf(const std::strin
   const WeightType t = options.weights.value_or(gguf_stored_weight_type(f));
   check_weight_type(m->config_, t);
   check_gguf_tensors(f, m->config_);
+  require_memory(weight_bytes_needed(m->config_, t), "the model " + path);
   m->owned_ = std::make_unique<HugePages>(gguf_owned_floats(f, t, options.mmap));
   // The tensor of nanoGPT name `name` (its shape was checked by check_gguf_tensors).
   auto info = [&](const std::string& name, const std::vector<int64_t>&) -> const GgufTensorInfo& {

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/kernels/adamw.h"
+#include "core/memory.h"
 #include "core/rng.h"
 #include "io/atomic_file.h"
 #include "model/gpt.h"
@@ -99,8 +100,12 @@ void build_model(Run& run, const TrainObserver& obs) {
                             " does not match the dataset's " + std::to_string(run.meta.vocab_size));
     run.model_config.vocab_size = run.meta.vocab_size;
   }
-  // Nothing sized by the config is allocated before the checkpoint's files agree with it.
+  // Nothing sized by the config is allocated before the checkpoint's files agree with it and
+  // the machine has the memory.
   if (run.paths.resume) check_checkpoint(ckpt, run.model_config);
+  require_memory(GPT::training_bytes_needed(run.model_config, run.config.batch_size, run.model_config.block_size),
+                 "training this model (batch size " + std::to_string(run.config.batch_size) + ", block size " +
+                     std::to_string(run.model_config.block_size) + ")");
   run.model = std::make_unique<GPT>(run.model_config);
   run.optimizer = std::make_unique<AdamW>(run.model->layout());
   if (run.paths.resume) {
