@@ -39,19 +39,26 @@ fail() {
   exit 1
 }
 
-# expect_error REGEX ARGS...: nexus ARGS must fail cleanly: exit 1-127, no crash text, exactly
-# one stderr line "nexus: error: ..." matching the extended REGEX.
+# check_clean_error REGEX RC WHAT: the run WHAT that exited with RC, its stderr in $TMP/err,
+# failed cleanly: exit 1-127, no crash text, exactly one stderr line "nexus: error: ..."
+# matching the extended REGEX.
+check_clean_error() {
+  local regex=$1 rc=$2 what=$3
+  ((rc != 0 && rc < 128)) || fail "$what: expected an error exit, got $rc"
+  if grep -qE 'terminate called|Segmentation|Aborted|core dumped|internal error' "$TMP/err"; then
+    fail "$what: crashed: $(cat "$TMP/err")"
+  fi
+  [[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "$what: expected one stderr line, got: $(cat "$TMP/err")"
+  grep -qE "^nexus: error: .*($regex)" "$TMP/err" || fail "$what: expected /$regex/, got: $(cat "$TMP/err")"
+}
+
+# expect_error REGEX ARGS...: nexus ARGS must fail cleanly (check_clean_error).
 expect_error() {
   local regex=$1
   shift
   local rc=0
   "$NEXUS" "$@" >/dev/null 2>"$TMP/err" </dev/null || rc=$?
-  ((rc != 0 && rc < 128)) || fail "nexus $*: expected an error exit, got $rc"
-  if grep -qE 'terminate called|Segmentation|Aborted|core dumped|internal error' "$TMP/err"; then
-    fail "nexus $*: crashed: $(cat "$TMP/err")"
-  fi
-  [[ $(wc -l <"$TMP/err") -eq 1 ]] || fail "nexus $*: expected one stderr line, got: $(cat "$TMP/err")"
-  grep -qE "^nexus: error: .*($regex)" "$TMP/err" || fail "nexus $*: expected /$regex/, got: $(cat "$TMP/err")"
+  check_clean_error "$regex" "$rc" "nexus $*"
 }
 
 # Runs a nexus command that must succeed; on failure shows its output.

@@ -35,7 +35,7 @@ for pair in "f32:f32" "bf16:bf16" "q8_0:q8"; do
   want=$(gen --model "$M" --weights "$w" | tokens)
   got=$(gen --model "$TMP/m_$t.gguf" | tokens)
   [[ "$got" == "$want" ]] || fail "generate from m_$t.gguf: $got, from the directory with --weights $w: $want"
-  grep -q "($w)" "$TMP/gen_err" || fail "generate from m_$t.gguf should report $w weights: $(cat "$TMP/gen_err")"
+  grep -qE "\($w[:,] " "$TMP/gen_err" || fail "generate from m_$t.gguf should report $w weights: $(cat "$TMP/gen_err")"
   got=$(gen --model "$TMP/m_$t.gguf" --no-mmap | tokens)
   [[ "$got" == "$want" ]] || fail "generate --no-mmap from m_$t.gguf differs"
 done
@@ -95,7 +95,7 @@ expect_error 'version 2' "${G[@]}" "$TMP/version2.gguf"
 expect_error 'tensor count' "${G[@]}" "$TMP/huge_tensors.gguf"
 expect_error 'metadata count' "${G[@]}" "$TMP/huge_kv.gguf"
 expect_error 'more than the file can hold' "${G[@]}" "$TMP/huge_array.gguf"
-expect_error "no tensor 'blk.1.ffn_down.weight'" "${G[@]}" "$TMP/missing_tensor.gguf"
+expect_error "missing tensor 'blk.1.ffn_down.weight'" "${G[@]}" "$TMP/missing_tensor.gguf"
 expect_error "architecture is 'gptj'" "${G[@]}" "$TMP/other_arch.gguf"
 expect_error "truncated or corrupt" "${G[@]}" "$TMP/bad_offset.gguf"
 expect_error 'truncated' eval perplexity --model "$TMP/truncated.gguf" --file "$TMP/text.txt"

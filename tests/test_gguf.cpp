@@ -360,6 +360,11 @@ TEST(Gguf, HostileFilesGiveOneClearError) {
   Bytes huge_array = header(0, 1);
   huge_array.str("k").u32(9).u32(4).u64(1ull << 61).zeros(8);
   expect_format_error(huge_array.s, "more than the file can hold");
+  // Each string needs at least its 8-byte length: 12 of them cannot be in 64 bytes, and are
+  // refused before anything is reserved for them.
+  Bytes many_strings = header(0, 1);
+  many_strings.str("k").u32(9).u32(8).u64(12).zeros(64);
+  expect_format_error(many_strings.s, "claims 12 elements of type STRING, more than the file can hold");
   Bytes bad_bool = header(0, 1);
   bad_bool.str("k").u32(7).raw("\x02", 1).zeros(8);
   expect_format_error(bad_bool.s, "must be 0 or 1");

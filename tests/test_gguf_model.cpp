@@ -330,6 +330,23 @@ TEST(GgufModel, NotGpt2ShapedFilesAreFormatErrors) {
     set_kv(kv, "nexus.config", to_json(tiny(100, true, 32)).dump());
   });
   expect_format_error(good, bad, "nexus.tokenizer", [](KV& kv, T&) { set_kv(kv, "nexus.tokenizer", "{bad json"); });
+  // JSON inside the file is bounded like a tokenizer.json, and its integers must fit.
+  expect_format_error(good, bad, "nexus.tokenizer is nested too deeply", [](KV& kv, T&) {
+    set_kv(kv, "nexus.tokenizer", std::string(100000, '[') + std::string(100000, ']'));
+  });
+  expect_format_error(good, bad, "'n_layer' must be an integer", [](KV& kv, T&) {
+    nlohmann::json c = to_json(tiny());
+    c["n_layer"] = 4294967298ull;  // 2 in an int
+    set_kv(kv, "nexus.config", c.dump());
+  });
+  // A tensor the model does not have (the file's table must match the config exactly).
+  expect_format_error(good, bad, "unexpected tensor 'blk.7.attn_norm.weight'", [](KV&, T& t) {
+    GgufTensorRef extra = t.front();
+    for (const auto& r : t)
+      if (r.name == "blk.0.attn_norm.weight") extra = r;
+    extra.name = "blk.7.attn_norm.weight";
+    t.push_back(extra);
+  });
   expect_format_error(good, bad, "pre-tokenizer", [](KV& kv, T&) {
     erase_kv(kv, "nexus.");
     set_kv(kv, "tokenizer.ggml.pre", "qwen2");

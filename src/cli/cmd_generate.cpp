@@ -24,6 +24,7 @@
 #include "core/error.h"
 #include "infer/generate.h"
 #include "io/atomic_file.h"
+#include "io/json_input.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/tokenizer.h"
 
@@ -82,12 +83,7 @@ SamplerParams override_sampler(const SamplerParams& base, const nlohmann::json& 
 }
 
 PromptJob parse_prompt_line(const std::string& line, const GenerationParams& base, const std::string& where) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(where + ": not valid JSON (" + e.what() + ")");
-  }
+  const nlohmann::json j = parse_json(line, where);
   PromptJob job{"", base, nullptr};
   if (j.is_string()) {
     job.text = j.get<std::string>();
@@ -98,7 +94,7 @@ PromptJob parse_prompt_line(const std::string& line, const GenerationParams& bas
   try {
     job.text = j["prompt"].get<std::string>();
     if (j.contains("id")) job.id = j["id"];
-    if (j.contains("max_tokens")) job.params.max_tokens = j["max_tokens"].get<int>();
+    if (j.contains("max_tokens")) job.params.max_tokens = json_value<int>(j["max_tokens"], "max_tokens");
     if (j.contains("stop"))
       job.params.stop = j["stop"].is_string() ? std::vector<std::string>{j["stop"].get<std::string>()}
                                               : j["stop"].get<std::vector<std::string>>();

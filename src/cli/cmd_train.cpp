@@ -13,7 +13,7 @@
 #include "cli/commands.h"
 #include "cli/config_flags.h"
 #include "core/error.h"
-#include "io/atomic_file.h"
+#include "io/json_input.h"
 #include "model/model_io.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -50,12 +50,7 @@ std::string format_duration(double seconds) {
 
 // Applies a flat nanoGPT-style JSON config file: model keys and training keys together.
 void apply_config_file(const std::string& path, GPTConfig& model, TrainConfig& train) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(path + ": not valid JSON (" + e.what() + ")");
-  }
+  const nlohmann::json j = read_json_file(path);
   if (!j.is_object()) throw FormatError(path + ": the config must be a JSON object");
   nlohmann::json model_part = nlohmann::json::object(), train_part = nlohmann::json::object();
   nlohmann::json model_keys = to_json(model), train_keys = to_json(train);

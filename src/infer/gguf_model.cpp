@@ -15,6 +15,8 @@
 #include "core/kernels/layernorm.h"
 #include "core/kernels/qlinear.h"
 #include "io/gguf.h"
+#include "io/json_input.h"
+#include "model/model_io.h"
 #include "tokenizer/tokenizer.h"
 
 namespace nexus {
@@ -160,11 +162,10 @@ int64_t int_key(const GgufFile& f, const std::string& key, int64_t lo, int64_t h
 // nexus.config, when present, must describe the same shape as the gpt2.* keys; returns it.
 GPTConfig check_nexus_config(const GgufFile& f, const GPTConfig& c) {
   const std::string where = "GGUF file " + f.path() + ": nexus.config";
+  const nlohmann::json j = parse_json(f.at("nexus.config").get<std::string>("nexus.config"), where);
   GPTConfig n;
   try {
-    n = gpt_config_from_json(nlohmann::json::parse(f.at("nexus.config").get<std::string>("nexus.config")));
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(where + " is not valid JSON (" + e.what() + ")");
+    n = gpt_config_from_json(j);
   } catch (const Error& e) {
     throw FormatError(where + ": " + e.what());
   }
@@ -260,6 +261,15 @@ GPTConfig gguf_config(const GgufFile& f) {
     throw FormatError(where + ": " + e.what());
   }
   return c;
+}
+
+void check_gguf_tensors(const GgufFile& f, const GPTConfig& config) {
+  StoredTensors stored{"GGUF file " + f.path(), {}, gguf_tensor_name};
+  for (const GgufTensorInfo& t : f.tensors())
+    stored.shapes.emplace(t.name, std::vector<int64_t>(t.dims.rbegin(), t.dims.rend()));  // row-major
+  GPTConfig with_biases = config;
+  with_biases.bias = true;
+  check_weights_file(with_biases, stored);
 }
 
 WeightType gguf_stored_weight_type(const GgufFile& f) {

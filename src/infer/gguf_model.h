@@ -103,6 +103,11 @@ std::string gguf_tensor_name(const std::string& nanogpt_name);
 /// The model shape a GGUF file describes (see the file comment); FormatError naming the file.
 GPTConfig gguf_config(const GgufFile& file);
 
+/// Checks the file's tensor table against `config` (check_weights_file in model/model_io.h:
+/// every tensor present with its ggml dims, nothing else), before anything sized by the config
+/// is allocated. The file holds every bias even for a bias=false model (llama.cpp needs them).
+void check_gguf_tensors(const GgufFile& file, const GPTConfig& config);
+
 /// Storage type of a file's matrices as loaded by default: that of blk.0.attn_qkv.weight (F16
 /// and F32 -> F32); FormatError if the tensor is missing.
 WeightType gguf_stored_weight_type(const GgufFile& file);

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "infer/gguf_model.h"
 #include "io/gguf.h"
+#include "io/json_input.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/char_tokenizer.h"
@@ -168,12 +169,7 @@ std::unique_ptr<Tokenizer> gguf_tokenizer(const GgufFile& f, int vocab_size) {
   const std::string where = "GGUF file " + f.path();
   std::unique_ptr<Tokenizer> tok;
   if (f.find("nexus.tokenizer")) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(string_key(f, "nexus.tokenizer"));
-    } catch (const nlohmann::json::exception& e) {
-      throw FormatError(where + ": nexus.tokenizer is not valid JSON (" + e.what() + ")");
-    }
+    const nlohmann::json j = parse_json(string_key(f, "nexus.tokenizer"), where + ": nexus.tokenizer");
     tok = tokenizer_from_json(j, where + " (nexus.tokenizer)");
   } else if (f.find("tokenizer.ggml.tokens")) {
     tok = bpe_from_ggml(f, where);

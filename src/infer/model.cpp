@@ -11,11 +11,11 @@
 #include <filesystem>
 #include <map>
 #include <new>
-#include <set>
 
 #include "core/error.h"
 #include "core/kernels/linear.h"
 #include "core/kernels/qlinear.h"
+#include "core/memory.h"
 #include "infer/gguf_model.h"
 #include "io/gguf.h"
 #include "io/mmap.h"
@@ -111,12 +111,27 @@ void InferenceModel::bind(Tensor&& tensor, Matrix&& matrix) {
   lnfb_ = bias("transformer.ln_f.bias", C);
 }
 
-void InferenceModel::count_weight_bytes() {
-  const GPTConfig& c = config_;
-  const size_t C = c.n_embd, L = c.n_layer, norms = c.bias ? 2 : 1;  // LayerNorm weight (+ bias)
-  size_t floats = (size_t)c.vocab_size * C + (size_t)c.block_size * C + (2 * L + 1) * norms * C;
+namespace {
+
+// Floats of the tensors kept as f32 (embeddings, LayerNorms, biases): all but the matrices.
+double f32_tensor_floats(const GPTConfig& c) {
+  const double C = c.n_embd, L = c.n_layer, norms = c.bias ? 2 : 1;  // LayerNorm weight (+ bias)
+  double floats = (double)c.vocab_size * C + (double)c.block_size * C + (2 * L + 1) * norms * C;
   if (c.bias) floats += L * (3 * C + C + 4 * C + C);  // Linear biases
-  weight_bytes_ = floats * sizeof(float);
+  return floats;
+}
+
+}  // namespace
+
+double InferenceModel::weight_bytes_needed(const GPTConfig& c, WeightType t) {
+  const double C = c.n_embd;
+  const double matrix_values = 12.0 * C * C * c.n_layer + (double)c.vocab_size * C;  // blocks + LM head
+  const double bytes_per_value = t == WeightType::F32 ? 4.0 : t == WeightType::BF16 ? 2.0 : 34.0 / 32.0;
+  return f32_tensor_floats(c) * sizeof(float) + matrix_values * bytes_per_value;
+}
+
+void InferenceModel::count_weight_bytes() {
+  weight_bytes_ = (size_t)f32_tensor_floats(config_) * sizeof(float);
   for (const LayerWeights& w : layers_)
     for (const WeightMatrix* m : {&w.qkv, &w.attproj, &w.fc, &w.fcproj}) weight_bytes_ += m->bytes();
   weight_bytes_ += lm_head_.bytes();  // a repacked copy of the tied token embedding
@@ -205,25 +220,12 @@ struct Fd {
   }
 };
 
-// Throws FormatError for a tensor the model does not use (the tied head and attention-mask
-// buffers may be present, as in load_model_weights).
-void check_unused(const SafetensorsFile& file, const std::set<std::string>& used) {
-  for (const std::string& name : file.names()) {
-    if (used.count(name) || name == "lm_head.weight") continue;
-    if (name.size() > 10 && name.compare(name.size() - 10, 10, ".attn.bias") == 0) continue;
-    throw FormatError(file.path() + ": unexpected tensor '" + name + "' (the file does not match the model config)");
-  }
-}
-
 // InvalidArgument when the model cannot be stored as t (8-bit blocks run along n_embd).
 void check_weight_type(const GPTConfig& c, WeightType t) {
   if (t == WeightType::Q8 && c.n_embd % kernels::kQ8Block != 0)
     throw InvalidArgument("8-bit weights need n_embd divisible by " + std::to_string(kernels::kQ8Block) +
                           ", the model has n_embd=" + std::to_string(c.n_embd));
 }
-
-// ggml dims (fastest first) of a row-major shape.
-std::vector<int64_t> ggml_dims(const std::vector<int64_t>& shape) { return {shape.rbegin(), shape.rend()}; }
 
 bool aligned_to(const void* p, size_t alignment) { return reinterpret_cast<uintptr_t>(p) % alignment == 0; }
 
@@ -256,21 +258,19 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
   const WeightType t = options.weights.value_or(WeightType::F32);
   check_weight_type(m->config_, t);
   auto file = std::make_unique<SafetensorsFile>((fs::path(dir) / kModelFile).string());
-  std::set<std::string> used;
+  // Nothing sized by config.json is allocated before it has been checked against the file.
+  check_weights_file(m->config_, stored_tensors(*file));
+  require_memory(weight_bytes_needed(m->config_, t), "the model " + dir);
   auto mapped = [&](const std::string& name, const std::vector<int64_t>& shape) {
-    if (!file->has(name))
-      throw FormatError(file->path() + ": missing tensor '" + name + "' (the file does not match the model config)");
-    used.insert(name);
-    return file->f32(name, shape);  // checks dtype and shape
+    return file->f32(name, shape);  // checks the dtype
   };
   // Without mmap, the f32 tensors (not the matrices: those are repacked) are read with pread
   // into huge-page memory.
   Fd fd;
   uint64_t start = 0;
   if (!options.mmap) {
-    const ParameterLayout layout(m->config_);
     const size_t C = m->config_.n_embd, matrices = 12 * C * C * m->config_.n_layer;  // repacked, not copied
-    m->owned_ = std::make_unique<HugePages>(layout.total() - matrices + 16 * layout.named_tensors().size());
+    m->owned_ = std::make_unique<HugePages>(parameter_count(m->config_) - matrices + 16 * tensor_count(m->config_));
     fd.fd = ::open(file->path().c_str(), O_RDONLY | O_CLOEXEC);
     if (fd.fd < 0) throw IoError("cannot open '" + file->path() + "': " + std::strerror(errno));
     start = data_start(fd.fd, file->path());
@@ -292,7 +292,6 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
     return w;
   };
   m->bind(tensor, matrix);
-  check_unused(*file, used);
   m->tie_lm_head(t);
   m->weight_type_ = t;
   m->count_weight_bytes();
@@ -350,14 +349,12 @@ std::shared_ptr<const InferenceModel> InferenceModel::load_gguf(const std::strin
   m->config_ = gguf_config(f);
   const WeightType t = options.weights.value_or(gguf_stored_weight_type(f));
   check_weight_type(m->config_, t);
+  check_gguf_tensors(f, m->config_);
+  require_memory(weight_bytes_needed(m->config_, t), "the model " + path);
   m->owned_ = std::make_unique<HugePages>(gguf_owned_floats(f, t, options.mmap));
-  // The tensor of nanoGPT name `name`, checked against the shape this config needs.
-  auto info = [&](const std::string& name, const std::vector<int64_t>& shape) -> const GgufTensorInfo& {
-    const GgufTensorInfo& ti = f.tensor(gguf_tensor_name(name));
-    if (ti.dims != ggml_dims(shape))
-      throw FormatError("GGUF file " + f.path() + ": tensor '" + ti.name + "' has ggml dims " +
-                        shape_to_string(ti.dims) + ", the model config needs " + shape_to_string(ggml_dims(shape)));
-    return ti;
+  // The tensor of nanoGPT name `name` (its shape was checked by check_gguf_tensors).
+  auto info = [&](const std::string& name, const std::vector<int64_t>&) -> const GgufTensorInfo& {
+    return f.tensor(gguf_tensor_name(name));
   };
   // The head first, while little else is held (a converted matrix's file pages stay resident
   // until it is done): output.weight, or the token embedding when absent or (f32) identical.

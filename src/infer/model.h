@@ -99,12 +99,20 @@ class InferenceModel {
  public:
   /// Loads a model directory (or a training --out directory, see resolve_model_dir): config,
   /// weights (see LoadOptions) and tokenizer.json when present; or a GGUF file (recognised by
-  /// its magic, see infer/gguf_model.h). IoError / FormatError naming the file when something
-  /// is missing or malformed; InvalidArgument for options the model cannot take.
+  /// its magic, see infer/gguf_model.h). The config is checked against the file's tensor
+  /// table (check_weights_file in model/model_io.h) and the weights' size against the
+  /// machine's memory (core/memory.h) before anything sized by it is allocated. IoError /
+  /// FormatError naming the file when something is missing or malformed; InvalidArgument for
+  /// options the model cannot take or a model the machine cannot hold.
   static std::shared_ptr<const InferenceModel> load(const std::string& path, LoadOptions options = {});
   /// A model holding a copy of a training GPT's parameters (no tokenizer), with its Linear
   /// weights and LM head stored as `weights`.
   static std::shared_ptr<const InferenceModel> from_gpt(const GPT& gpt, WeightType weights = WeightType::F32);
+
+  /// Bytes the weights of a `config` model take when its matrices are stored as `t`: what
+  /// load() checks against the machine's memory (core/memory.h) before allocating any. A lower
+  /// bound of weight_bytes() (it leaves out the padding of the repacked layouts).
+  static double weight_bytes_needed(const GPTConfig& config, WeightType t);
 
   /// Unmaps or frees the weights.
   ~InferenceModel();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "infer/forward.h"
 
 namespace nexus {
@@ -42,6 +43,7 @@ PerplexityResult perplexity(std::shared_ptr<const InferenceModel> model, const s
     require(t >= 0 && t < c.vocab_size, "token " + std::to_string(t) + " is outside the vocabulary [0, " +
                                             std::to_string(c.vocab_size) + ")");
   require(token_bytes.empty() || (int)token_bytes.size() >= c.vocab_size, "token_bytes must cover the vocabulary");
+  require_memory((double)kv_cache_bytes(c, context), "the KV cache of " + std::to_string(context) + " positions");
   ForwardPass pass(model);
   KVCache cache(c, context);
   PerplexityResult r;

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/kernels/vecmath.h"
+#include "io/json_input.h"
 
 namespace nexus {
 namespace {
@@ -297,31 +298,24 @@ class Draw final : public SamplerUnit {
   }
 };
 
-// Reads a JSON value into one SamplerParams field; `name` is for messages.
+// Reads a JSON value into one SamplerParams field; `name` is for messages. Scalars go
+// through json_value (io/json_input.h), which refuses what the field cannot hold.
 template <class T>
 void read_field(const nlohmann::json& value, const char* name, T& field) {
-  auto wrong = [&] {
-    throw FormatError(std::string("sampler field '") + name + "' has the wrong type: " + value.dump());
-  };
+  const std::string what = std::string("sampler field '") + name + "'";
   if constexpr (std::is_same_v<T, std::map<int32_t, float>>) {
-    if (!value.is_object()) wrong();
+    if (!value.is_object()) throw FormatError(what + " must be an object of ID: BIAS, got " + value.dump());
     field.clear();
     for (auto it = value.begin(); it != value.end(); ++it) {
       const nlohmann::json& bias = it.value();
-      if (!bias.is_number() && !bias.is_string()) wrong();
+      if (!bias.is_number() && !bias.is_string())
+        throw FormatError(what + " must map ids to numbers or strings, got " + bias.dump());
       const std::string text = bias.is_string() ? bias.template get<std::string>() : bias.dump();
       const auto parsed = parse_logit_bias(it.key() + "=" + text);
       field[parsed.first] = parsed.second;
     }
-  } else if constexpr (std::is_same_v<T, uint64_t>) {
-    if (!value.is_number_unsigned()) wrong();
-    field = value.get<uint64_t>();
-  } else if constexpr (std::is_integral_v<T>) {
-    if (!value.is_number_integer()) wrong();
-    field = value.get<T>();
   } else {
-    if (!value.is_number()) wrong();
-    field = value.get<T>();
+    field = json_value<T>(value, what);
   }
 }
 

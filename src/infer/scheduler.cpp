@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/memory.h"
 
 namespace nexus {
 
@@ -61,6 +62,17 @@ void Scheduler::retire(size_t slot) {
 }
 
 void Scheduler::admit() {
+  // The caches this admission will allocate are checked against the machine's memory all
+  // together, before the first one is made (a --batch-size the machine cannot hold fails
+  // before any work, not after the first sequences ran).
+  const size_t free_slots = (size_t)std::count(slots_.begin(), slots_.end(), nullptr);
+  const size_t admitted = std::min(free_slots, waiting_.size());
+  if (admitted > free_caches_.size()) {
+    const size_t fresh = admitted - free_caches_.size();
+    require_memory((double)fresh * kv_cache_bytes(model_->config(), context_, kv_type_),
+                   "the KV cache of " + std::to_string(fresh) + " sequences of " + std::to_string(context_) +
+                       " positions");
+  }
   for (size_t s = 0; s < slots_.size() && !waiting_.empty(); s++) {
     if (slots_[s]) continue;
     slots_[s] = std::move(waiting_.front());

@@ -128,13 +128,18 @@ void write_file_atomic_stream(const std::string& path, const std::function<void(
                     }));
 }
 
-std::string read_file(const std::string& path) {
+std::string read_file(const std::string& path, uint64_t max_bytes) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw IoError("cannot open " + path + ": " + errno_text(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     throw IoError("cannot read " + path + ": not a regular file");
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    throw FormatError(path + " is " + std::to_string(st.st_size) + " bytes, more than the " +
+                      std::to_string(max_bytes) + " such a file may have");
   }
   std::string out;
   out.reserve(static_cast<size_t>(st.st_size));

@@ -6,6 +6,7 @@
 // fsyncs the directory. If anything fails before the rename, the temporary file is
 // removed and IoError is thrown; the previous file at the target path is never touched.
 // A reader therefore sees either the complete old file or the complete new one.
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <ostream>
@@ -27,8 +28,9 @@ void write_file_atomic(const std::string& path, const std::function<void(std::FI
 void write_file_atomic_stream(const std::string& path, const std::function<void(std::ostream&)>& writer);
 
 /// Reads a whole regular file into a string. Throws IoError naming the path if it is
-/// missing, is not a regular file, or cannot be read.
-std::string read_file(const std::string& path);
+/// missing, is not a regular file, or cannot be read, and FormatError if it is larger than
+/// `max_bytes` (checked before anything is read).
+std::string read_file(const std::string& path, uint64_t max_bytes = UINT64_MAX);
 
 /// Creates `dir` and any missing parents. No-op if it already exists as a directory or is
 /// empty; throws IoError if it exists as something else or cannot be created.

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_input.h"
 
 static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
 
@@ -50,49 +51,10 @@ std::optional<uint64_t> byte_size(const std::vector<int64_t>& shape, size_t elem
   return static_cast<uint64_t>(total);
 }
 
-// Rejects JSON nested deeper than kMaxJsonDepth before it is parsed (bounds parser memory).
-bool nesting_within_limit(std::string_view text) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxJsonDepth) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
-
-// Parses the header, also detecting duplicate keys (which nlohmann would silently merge).
+// Parses the header, also refusing duplicate keys (which nlohmann would silently merge).
 json parse_header_json(std::string_view header, const std::string& where) {
-  if (!nesting_within_limit(header)) throw FormatError(where + ": header JSON is nested too deeply");
-  std::vector<std::set<std::string>> open_objects;
-  std::string duplicate;
-  auto callback = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) {
-      open_objects.emplace_back();
-    } else if (event == json::parse_event_t::object_end) {
-      if (!open_objects.empty()) open_objects.pop_back();
-    } else if (event == json::parse_event_t::key && !open_objects.empty()) {
-      const auto& key = parsed.get_ref<const std::string&>();
-      if (!open_objects.back().insert(key).second && duplicate.empty()) duplicate = key;
-    }
-    return true;
-  };
-  json j;
-  try {
-    j = json::parse(header.begin(), header.end(), callback);
-  } catch (const json::exception& e) {
-    throw FormatError(where + ": header is not valid JSON: " + e.what());
-  }
-  if (!duplicate.empty()) throw FormatError(where + ": header has duplicate key '" + duplicate + "'");
+  json j = parse_json(header, where + ": header", {.max_depth = kMaxJsonDepth, .max_bytes = kMaxHeaderBytes,
+                                                   .unique_keys = true});
   if (!j.is_object()) throw FormatError(where + ": header is not a JSON object");
   return j;
 }

@@ -1,6 +1,7 @@
 #include "model/config.h"
 
 #include "core/error.h"
+#include "io/json_input.h"
 
 namespace nexus {
 
@@ -27,17 +28,8 @@ nlohmann::json to_json(const GPTConfig& config) {
 }
 
 GPTConfig gpt_config_from_json(const nlohmann::json& j) {
-  if (!j.is_object()) throw FormatError("model config must be a JSON object");
   GPTConfig config;
-  config.visit([&](const char* name, auto& field, const char*) {
-    if (!j.contains(name)) return;
-    const auto& value = j.at(name);
-    using T = std::decay_t<decltype(field)>;
-    bool ok = std::is_same_v<T, bool> ? value.is_boolean() : value.is_number();
-    if (std::is_integral_v<T> && !std::is_same_v<T, bool>) ok = value.is_number_integer();
-    if (!ok) throw FormatError(std::string("model config field '") + name + "' has the wrong type: " + value.dump());
-    field = value.get<T>();
-  });
+  read_json_fields(config, j, "model config");
   config.validate();
   return config;
 }

@@ -43,7 +43,8 @@ struct GPTConfig {
 nlohmann::json to_json(const GPTConfig& config);
 
 /// Reads every field present in `j` (missing ones keep their defaults); throws
-/// FormatError for a field of the wrong JSON type. Validates the result.
+/// FormatError for a field whose value its type cannot hold (io/json_input.h: 4.5 or
+/// 2^32 + 1 for an int, a number for a bool). Validates the result.
 GPTConfig gpt_config_from_json(const nlohmann::json& j);
 
 }  // namespace nexus

@@ -1,5 +1,6 @@
 #include "model/gpt.h"
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -20,6 +21,24 @@ namespace nexus {
 using namespace kernels;
 
 namespace {
+// Floats of each activation view of a forward pass on (B,T), in GPTActivations order. N is
+// size_t for the allocation and double for training_bytes_needed, which must not overflow on
+// an absurd config: one formula for both.
+template <class N>
+std::array<N, 20> activation_sizes(const GPTConfig& c, N B, N T) {
+  const N BT = B * T, C = c.n_embd, L = c.n_layer, V = c.vocab_size, NH = c.n_head;
+  return {BT * C,     L * BT * C, L * BT,     L * BT,         L * BT * 3 * C, L * BT * C, L * B * NH * T,
+          L * BT * C, L * BT * C, L * BT,     L * BT,         L * BT * 4 * C, L * BT * 4 * C,
+          L * BT * C, BT * C,     BT,         BT,             BT * V,         BT,
+          c.dropout > 0 ? BT * C : N(0)};
+}
+
+// Floats of the backward scratch (dres, dln, datty, dqkv, dfch, dbranch when dropout is on).
+template <class N>
+N backward_scratch_floats(N BT, N C, bool drop) {
+  return BT * C * (4 + 3) + BT * 4 * C + (drop ? BT * C : N(0)) + 64;
+}
+
 // p + offset, or null when the tensor is absent (bias == false).
 inline float* at(float* p, size_t offset) { return p ? p + offset : nullptr; }
 
@@ -33,6 +52,13 @@ inline uint64_t site_seed(uint64_t step_seed, int layer, Site site) {
 GPT::GPT(const GPTConfig& config) : config_(config), layout_(config) {
   params_.resize(layout_.total());
   w_ = layout_.bind(params_.data());
+}
+
+double GPT::training_bytes_needed(const GPTConfig& config, int B, int T) {
+  double floats = 4.0 * (double)parameter_count(config);  // parameters, gradients, AdamW m and v
+  for (double n : activation_sizes<double>(config, B, T)) floats += n;
+  floats += backward_scratch_floats<double>((double)B * T, config.n_embd, config.dropout > 0);
+  return floats * sizeof(float);
 }
 
 void GPT::init_weights(uint64_t seed) {
@@ -68,12 +94,7 @@ void GPT::ensure_activations(int B, int T) {
     // Views are laid out for alloc_BT_ rows; smaller batches reuse them with the same
     // per-layer strides, recomputed below.
   }
-  const size_t BT = (size_t)B * T, C = config_.n_embd, L = config_.n_layer, V = config_.vocab_size;
-  const size_t NH = config_.n_head;
-  const size_t sizes[] = {BT * C,      L * BT * C, L * BT,     L * BT,     L * BT * 3 * C, L * BT * C, L * B * NH * T,
-                          L * BT * C,  L * BT * C, L * BT,     L * BT,     L * BT * 4 * C, L * BT * 4 * C,
-                          L * BT * C,  BT * C,     BT,         BT,         BT * V,         BT,
-                          config_.dropout > 0 ? BT * C : 0};
+  const std::array<size_t, 20> sizes = activation_sizes<size_t>(config_, B, T);
   float** views[] = {&acts_.encoded, &acts_.ln1,      &acts_.ln1_mean, &acts_.ln1_rstd, &acts_.qkv,
                      &acts_.atty,    &acts_.att_lse,  &acts_.res2,     &acts_.ln2,      &acts_.ln2_mean,
                      &acts_.ln2_rstd, &acts_.fch,     &acts_.fch_gelu, &acts_.res3,     &acts_.lnf,
@@ -82,11 +103,11 @@ void GPT::ensure_activations(int B, int T) {
   for (size_t s : sizes) total += (s + 15) / 16 * 16;  // keep every view 64-byte aligned
   if (acts_buf_.size() < total) acts_buf_.resize(total);
   float* p = acts_buf_.data();
-  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+  for (size_t i = 0; i < sizes.size(); i++) {
     *views[i] = sizes[i] ? p : nullptr;
     p += (sizes[i] + 15) / 16 * 16;
   }
-  alloc_BT_ = (int)BT;
+  alloc_BT_ = B * T;
 }
 
 float GPT::forward(const int32_t* tokens, const int32_t* targets, int B, int T, const ForwardOptions& opt) {
@@ -191,7 +212,7 @@ void GPT::backward() {
   const int B = B_, T = T_, C = config_.n_embd, V = config_.vocab_size;
   const size_t BT = (size_t)B * T, BTC = BT * C;
   const bool drop = training_;
-  const size_t need = BTC * (4 + 3) + BT * 4 * C + (drop ? BTC : 0) + 64;
+  const size_t need = backward_scratch_floats<size_t>(BT, C, drop);
   if (grad_acts_buf_.size() < need) grad_acts_buf_.resize(need);
   float* p = grad_acts_buf_.data();
   dres_ = p, p += BTC;

@@ -47,6 +47,11 @@ class GPT {
   /// Allocates zeroed parameters for `config` (validated; throws InvalidArgument).
   explicit GPT(const GPTConfig& config);
 
+  /// Bytes that training a `config` model on (B,T) batches holds at least: parameters,
+  /// gradients, the two AdamW moments, and the forward and backward activations. What the
+  /// trainer checks against the machine's memory (core/memory.h) before building the model.
+  static double training_bytes_needed(const GPTConfig& config, int B, int T);
+
   const GPTConfig& config() const { return config_; }
   const ParameterLayout& layout() const { return layout_; }
   size_t num_params() const { return params_.size(); }

@@ -1,10 +1,11 @@
 #include "model/model_io.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
 #include "core/error.h"
-#include "io/atomic_file.h"
+#include "io/json_input.h"
 
 namespace nexus {
 
@@ -19,19 +20,47 @@ void save_model_weights(const GPT& model, const std::string& path, const std::ma
   save_safetensors(path, refs, meta);
 }
 
-void load_model_weights(GPT& model, const SafetensorsFile& file) {
-  std::set<std::string> expected;
-  for (const NamedTensor& t : model.layout().named_tensors()) {
-    if (!file.has(t.name))
-      throw FormatError(file.path() + ": missing tensor '" + t.name + "' (the file does not match the model config)");
-    const float* src = file.f32(t.name, t.shape);
-    std::copy(src, src + t.count, model.params() + t.offset);
-    expected.insert(t.name);
+StoredTensors stored_tensors(const SafetensorsFile& file) {
+  StoredTensors stored{file.path(), {}};
+  for (const std::string& name : file.names()) stored.shapes.emplace(name, file.info(name).shape);
+  return stored;
+}
+
+void check_weights_file(const GPTConfig& config, const StoredTensors& stored) {
+  const std::string where = stored.path + ": ";
+  const std::string head = stored.name("lm_head.weight");
+  // Tensors the model does not take: the tied head and nanoGPT's attention masks.
+  auto extra = [&](const std::string& name) { return name == head || name.ends_with(".attn.bias"); };
+  const auto held = std::count_if(stored.shapes.begin(), stored.shapes.end(),
+                                  [&](const auto& t) { return !extra(t.first); });
+  const std::string mismatch = " (the file does not match the model config: it holds " + std::to_string(held) +
+                               " model tensors, the config needs " + std::to_string(tensor_count(config)) + ")";
+  auto check_shape = [&](const std::string& name, const std::vector<int64_t>& have, const std::vector<int64_t>& want) {
+    if (have != want)
+      throw FormatError(where + "tensor '" + name + "' has shape " + shape_to_string(have) + ", expected " +
+                        shape_to_string(want) + " from the model config");
+  };
+  std::set<std::string> used;
+  visit_named_tensors(config, [&](const NamedTensor& t) {
+    const std::string name = stored.name(t.name);
+    const auto it = stored.shapes.find(name);
+    if (it == stored.shapes.end()) throw FormatError(where + "missing tensor '" + name + "'" + mismatch);
+    check_shape(name, it->second, t.shape);
+    used.insert(name);
+    return true;
+  });
+  for (const auto& [name, shape] : stored.shapes) {
+    if (used.count(name)) continue;
+    if (!extra(name)) throw FormatError(where + "unexpected tensor '" + name + "'" + mismatch);
+    if (name == head) check_shape(name, shape, {config.vocab_size, config.n_embd});
   }
-  for (const std::string& name : file.names()) {
-    if (expected.count(name) || name == "lm_head.weight") continue;
-    if (name.size() > 10 && name.compare(name.size() - 10, 10, ".attn.bias") == 0) continue;
-    throw FormatError(file.path() + ": unexpected tensor '" + name + "' (the file does not match the model config)");
+}
+
+void load_model_weights(GPT& model, const SafetensorsFile& file) {
+  check_weights_file(model.config(), stored_tensors(file));
+  for (const NamedTensor& t : model.layout().named_tensors()) {
+    const float* src = file.f32(t.name, t.shape);  // checks the dtype
+    std::copy(src, src + t.count, model.params() + t.offset);
   }
 }
 
@@ -44,12 +73,7 @@ std::string resolve_model_dir(const std::string& path) {
 
 GPTConfig load_model_config(const std::string& dir) {
   const std::string path = (fs::path(dir) / kConfigFile).string();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(path + ": not valid JSON (" + e.what() + ")");
-  }
+  const nlohmann::json j = read_json_file(path);
   if (!j.is_object() || !j.contains("model")) throw FormatError(path + ": no \"model\" object");
   try {
     return gpt_config_from_json(j.at("model"));
@@ -60,8 +84,10 @@ GPTConfig load_model_config(const std::string& dir) {
 
 std::unique_ptr<GPT> load_model(const std::string& path) {
   const std::string dir = resolve_model_dir(path);
-  auto model = std::make_unique<GPT>(load_model_config(dir));
+  const GPTConfig config = load_model_config(dir);
   SafetensorsFile file((fs::path(dir) / kModelFile).string());
+  check_weights_file(config, stored_tensors(file));  // before the model is allocated
+  auto model = std::make_unique<GPT>(config);
   load_model_weights(*model, file);
   return model;
 }

@@ -1,5 +1,9 @@
 #include "model/params.h"
 
+#include <algorithm>
+
+#include "core/error.h"
+
 namespace nexus {
 
 namespace {
@@ -50,28 +54,73 @@ size_t product(const std::vector<int64_t>& shape) {
   for (auto d : shape) n *= (size_t)d;
   return n;
 }
+
+// Where the tensors of kind k live: `layers` slices of `slice` floats from `offset` (slice 0
+// when the kind is absent, a bias of a bias=false model).
+struct KindBlock {
+  size_t offset = 0, slice = 0;
+  int layers = 1;
+};
+
+// The blocks of every kind in buffer order; parameter_count guards the arithmetic.
+std::vector<KindBlock> kind_blocks(const GPTConfig& config) {
+  parameter_count(config);
+  std::vector<KindBlock> blocks(kNumKinds);
+  size_t offset = 0;
+  for (int k = 0; k < kNumKinds; k++) {
+    const bool present = config.bias || !kKinds[k].is_bias;
+    blocks[k] = {offset, present ? product(slice_shape(k, config)) : 0, kKinds[k].stacked ? config.n_layer : 1};
+    offset += blocks[k].slice * blocks[k].layers;
+  }
+  return blocks;
+}
 }  // namespace
+
+uint64_t parameter_count(const GPTConfig& config) {
+  unsigned __int128 total = 0;
+  for (int k = 0; k < kNumKinds; k++) {
+    if (!config.bias && kKinds[k].is_bias) continue;
+    unsigned __int128 n = kKinds[k].stacked ? (uint64_t)std::max(config.n_layer, 0) : 1;
+    for (int64_t d : slice_shape(k, config)) n *= (uint64_t)std::max<int64_t>(d, 0);
+    total += n;  // each factor is below 2^34, so no term overflows 128 bits
+  }
+  if (total > ((unsigned __int128)1 << 62))
+    throw InvalidArgument("the model config describes more than 2^62 parameters (n_layer=" +
+                          std::to_string(config.n_layer) + ", n_embd=" + std::to_string(config.n_embd) + ")");
+  return (uint64_t)total;
+}
+
+uint64_t tensor_count(const GPTConfig& config) {
+  uint64_t n = 0;
+  for (int k = 0; k < kNumKinds; k++)
+    if (config.bias || !kKinds[k].is_bias) n += kKinds[k].stacked ? (uint64_t)std::max(config.n_layer, 0) : 1;
+  return n;
+}
+
+void visit_named_tensors(const GPTConfig& config, const std::function<bool(const NamedTensor&)>& f) {
+  const std::vector<KindBlock> blocks = kind_blocks(config);
+  for (int k = 0; k < kNumKinds; k++) {
+    if (!config.bias && kKinds[k].is_bias) continue;
+    for (int l = 0; l < blocks[k].layers; l++) {
+      std::string name =
+          kKinds[k].stacked ? "transformer.h." + std::to_string(l) + "." + torch_suffix(k) : torch_suffix(k);
+      if (!f({std::move(name), slice_shape(k, config), blocks[k].offset + blocks[k].slice * l, blocks[k].slice}))
+        return;
+    }
+  }
+}
 
 ParameterLayout::ParameterLayout(const GPTConfig& config) : config_(config) {
   config.validate();
-  size_t offset = 0;
-  for (int k = 0; k < kNumKinds; k++) {
-    const Kind& kind = kKinds[k];
-    const bool present = config.bias || !kind.is_bias;
-    auto shape = slice_shape(k, config);
-    const size_t slice = present ? product(shape) : 0;
-    const int layers = kind.stacked ? config.n_layer : 1;
-    blocks_.push_back({offset, slice * layers, kind.decay});
-    if (present) {
-      ranges_.push_back({offset, slice * layers, kind.decay});
-      for (int l = 0; l < layers; l++) {
-        std::string name = kind.stacked ? "transformer.h." + std::to_string(l) + "." + torch_suffix(k) : torch_suffix(k);
-        named_.push_back({name, shape, offset + slice * l, slice});
-      }
-    }
-    offset += slice * layers;
+  for (const KindBlock& b : kind_blocks(config)) {
+    total_ = b.offset + b.slice * b.layers;  // the end of the last kind is the buffer size
+    blocks_.push_back({b.offset, b.slice * b.layers, kKinds[blocks_.size()].decay});
+    if (b.slice) ranges_.push_back({b.offset, b.slice * b.layers, blocks_.back().decay});
   }
-  total_ = offset;
+  visit_named_tensors(config, [&](const NamedTensor& t) {
+    named_.push_back(t);
+    return true;
+  });
 }
 
 GPTWeights ParameterLayout::bind(float* base) const {

@@ -3,6 +3,7 @@
 // of the same kind are stacked (L, ...) as in llm.c, so zeroing, the optimizer and saving
 // are single loops. named_tensors() maps the stack to nanoGPT's state_dict names.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,19 @@ struct DecayRange {
   size_t count = 0;
   bool decay = false;
 };
+
+/// Calls f(tensor) for every tensor of `config` in buffer order, under its nanoGPT name (as
+/// ParameterLayout::named_tensors lists them), building one at a time: the walk stops as
+/// soon as f returns false, so checking a file against an absurd config costs nothing.
+void visit_named_tensors(const GPTConfig& config, const std::function<bool(const NamedTensor&)>& f);
+
+/// Number of tensors of `config` (named_tensors().size()), computed without listing them.
+uint64_t tensor_count(const GPTConfig& config);
+
+/// Number of parameters of `config` (ParameterLayout::total()), computed without building
+/// the layout. InvalidArgument when it exceeds 2^62 (no machine holds such a model, and
+/// byte counts derived from it must not overflow).
+uint64_t parameter_count(const GPTConfig& config);
 
 /// Computes where every parameter lives for a config.
 class ParameterLayout {

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_input.h"
 #include "tokenizer/byte_level.h"
 
 namespace nexus {
@@ -266,12 +267,7 @@ std::unique_ptr<BpeTokenizer> bpe_from_hf_json(const json& j, const std::string&
 
 std::unique_ptr<BpeTokenizer> bpe_from_gpt2_files(std::string_view encoder_json, std::string_view vocab_bpe,
                                                   const std::string& source) {
-  json enc;
-  try {
-    enc = json::parse(encoder_json);
-  } catch (const json::exception& e) {
-    fail(source, std::string("encoder.json is not valid JSON: ") + e.what());
-  }
+  const json enc = parse_json(encoder_json, source + ": encoder.json");
   if (!enc.is_object()) fail(source, "encoder.json is not a JSON object {token: id}");
   constexpr const char* kEndOfText = "<|endoftext|>";
   VocabBuilder vb(source, enc.size());
@@ -301,7 +297,8 @@ std::unique_ptr<BpeTokenizer> bpe_from_gpt2_files(std::string_view encoder_json,
 std::unique_ptr<BpeTokenizer> load_gpt2_dir(const std::string& dir) {
   const std::string enc = (std::filesystem::path(dir) / "encoder.json").string();
   const std::string bpe = (std::filesystem::path(dir) / "vocab.bpe").string();
-  return bpe_from_gpt2_files(read_file(enc), read_file(bpe), "GPT-2 tokenizer files " + enc + " / " + bpe);
+  return bpe_from_gpt2_files(read_file(enc, JsonLimits{}.max_bytes), read_file(bpe),
+                             "GPT-2 tokenizer files " + enc + " / " + bpe);
 }
 
 json bpe_to_hf_json(const BpeTokenizer& tok) {

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_input.h"
 #include "tokenizer/bpe_train.h"
 #include "tokenizer/byte_tokenizer.h"
 #include "tokenizer/char_tokenizer.h"
@@ -102,14 +103,9 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
     if (fs::exists(dir / "encoder.json", ec) && fs::exists(dir / "vocab.bpe", ec)) return load_gpt2_dir(path);
     throw IoError("tokenizer directory " + path + " holds neither tokenizer.json nor encoder.json + vocab.bpe");
   }
-  const std::string text = read_file(path);
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw FormatError("tokenizer file " + path + " is not valid JSON: " + e.what());
-  }
-  return tokenizer_from_json(j, "tokenizer file " + path);
+  const std::string where = "tokenizer file " + path;
+  const JsonLimits limits;
+  return tokenizer_from_json(parse_json(read_file(path, limits.max_bytes), where, limits), where);
 }
 
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& spec, std::string_view corpus) {

@@ -5,12 +5,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_input.h"
 #include "io/safetensors.h"
 #include "model/model_io.h"
 
@@ -117,9 +119,11 @@ void check_resume_tokenizer(const std::string& dir, const std::string& tokenizer
   const std::string saved = read_file(path);
   if (saved == tokenizer_json) return;
   // The same tokenizer written with other spacing or key order is still the same tokenizer.
-  const auto a = nlohmann::json::parse(saved, nullptr, false);
-  const auto b = nlohmann::json::parse(tokenizer_json, nullptr, false);
-  if (!a.is_discarded() && !b.is_discarded() && a == b) return;
+  try {
+    if (parse_json(saved, path) == parse_json(tokenizer_json, data_dir + "/tokenizer.json")) return;
+  } catch (const FormatError&) {
+    // Not comparable as JSON: different.
+  }
   throw InvalidArgument("cannot resume " + dir + " on the dataset " + data_dir + ": its tokenizer.json differs from " +
                         path + " (the ids would change meaning; resume on the dataset the run was trained on, or "
                         "train into a new --out)");
@@ -128,12 +132,7 @@ void check_resume_tokenizer(const std::string& dir, const std::string& tokenizer
 namespace {
 nlohmann::json read_config_json(const std::string& dir) {
   const std::string path = (fs::path(dir) / kConfigFile).string();
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(path + ": not valid JSON (" + e.what() + ")");
-  }
+  nlohmann::json j = read_json_file(path);
   if (!j.is_object()) throw FormatError(path + ": expected a JSON object");
   return j;
 }
@@ -142,7 +141,13 @@ nlohmann::json read_config_json(const std::string& dir) {
 TrainConfig load_checkpoint_train_config(const std::string& dir) {
   const nlohmann::json j = read_config_json(dir);
   TrainConfig config;
-  if (j.contains("train")) update_from_json(config, j.at("train"));
+  if (j.contains("train")) {
+    try {
+      update_from_json(config, j.at("train"));
+    } catch (const Error& e) {
+      throw FormatError((fs::path(dir) / kConfigFile).string() + ": " + e.what());
+    }
+  }
   return config;
 }
 
@@ -153,24 +158,51 @@ std::string load_checkpoint_data_dir(const std::string& dir) {
 }
 
 namespace {
+// The optimizer state holds exactly adam.m and adam.v, each of n floats (checked before
+// the moments are allocated: the table, not the data).
+void check_optimizer_state(const SafetensorsFile& state, int64_t n) {
+  for (const char* name : {"adam.m", "adam.v"}) {
+    if (!state.has(name)) throw FormatError(state.path() + ": missing tensor '" + name + "'");
+    const std::vector<int64_t>& shape = state.info(name).shape;
+    if (shape != std::vector<int64_t>{n})
+      throw FormatError(state.path() + ": tensor '" + name + "' has shape " + shape_to_string(shape) + ", expected " +
+                        shape_to_string({n}) + " (one moment per parameter of the model config)");
+  }
+  if (state.names().size() != 2)
+    throw FormatError(state.path() + ": holds " + std::to_string(state.names().size()) +
+                      " tensors, expected adam.m and adam.v only");
+}
+
+// A number in the trainer state's metadata, which must be exactly a T: "-1" for a step,
+// "12abc" or 2^64 for the RNG state are refused, not wrapped or cut short.
 template <class T>
 T parse_meta_number(const SafetensorsFile& file, const std::string& key) {
   auto it = file.metadata().find(key);
   if (it == file.metadata().end()) throw FormatError(file.path() + ": metadata has no '" + key + "'");
-  try {
-    if constexpr (std::is_same_v<T, float>) return std::stof(it->second);
-    else return (T)std::stoull(it->second);
-  } catch (const std::exception&) {
-    throw FormatError(file.path() + ": metadata '" + key + "' is not a number: " + it->second);
-  }
+  const std::string& text = it->second;
+  T value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  bool ok = ec == std::errc() && end == text.data() + text.size();
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) ok = ok && value >= 0;
+  if (!ok)
+    throw FormatError(file.path() + ": metadata '" + key + "' is not a " +
+                      (std::is_integral_v<T> ? "non-negative integer that fits" : "number") + ": " + text);
+  return value;
 }
 }  // namespace
+
+void check_checkpoint(const std::string& dir, const GPTConfig& config) {
+  check_weights_file(config, stored_tensors(SafetensorsFile((fs::path(dir) / kModelFile).string())));
+  const auto n = (int64_t)parameter_count(config);
+  check_optimizer_state(SafetensorsFile((fs::path(dir) / kStateFile).string()), n);
+}
 
 TrainerState load_checkpoint(const std::string& dir, GPT& model, AdamW& optimizer) {
   SafetensorsFile weights((fs::path(dir) / kModelFile).string());
   load_model_weights(model, weights);
   SafetensorsFile state_file((fs::path(dir) / kStateFile).string());
   const int64_t n = (int64_t)optimizer.m().size();
+  check_optimizer_state(state_file, n);
   const float* m = state_file.f32("adam.m", {n});
   const float* v = state_file.f32("adam.v", {n});
   std::copy(m, m + n, optimizer.m().data());

@@ -54,6 +54,12 @@ TrainConfig load_checkpoint_train_config(const std::string& dir);
 /// The dataset directory recorded in DIR/config.json, as it was given to the run ("" if none).
 std::string load_checkpoint_data_dir(const std::string& dir);
 
+/// Checks DIR's weights and optimizer state against `config` (the tensor tables: every
+/// weight with its shape, adam.m and adam.v of parameter_count(config) floats) without
+/// allocating anything sized by the config, so a damaged config.json cannot make the caller
+/// build a model the files do not hold. FormatError naming the file and the first mismatch.
+void check_checkpoint(const std::string& dir, const GPTConfig& config);
+
 /// Loads weights and optimizer moments into `model` and `optimizer` (built from the
 /// checkpoint's config) and returns the trainer state. FormatError on any mismatch.
 TrainerState load_checkpoint(const std::string& dir, GPT& model, AdamW& optimizer);

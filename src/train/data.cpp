@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "io/atomic_file.h"
+#include "io/json_input.h"
 #include "tokenizer/tokenizer.h"
 
 namespace nexus {
@@ -23,37 +24,31 @@ int64_t element_size(const std::string& dtype) {
   throw InvalidArgument("unknown token dtype '" + dtype + "' (expected uint16 or uint32)");
 }
 
-int64_t get_int_field(const json& j, const char* key, const std::string& where) {
-  if (!j.contains(key) || !j.at(key).is_number_integer())
-    throw FormatError(where + ": missing integer field '" + key + "'");
-  if (j.at(key).is_number_unsigned() && j.at(key).get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-    throw FormatError(where + ": field '" + key + "' is too large");
-  return j.at(key).get<int64_t>();
-}
-
-std::string get_string_field(const json& j, const char* key, const std::string& where) {
-  if (!j.contains(key) || !j.at(key).is_string()) throw FormatError(where + ": missing string field '" + key + "'");
-  return j.at(key).get<std::string>();
+// A required field of meta.json as T (io/json_input.h's checks).
+template <class T>
+T get_field(const json& j, const char* key, const std::string& where) {
+  if (!j.contains(key)) throw FormatError(where + ": missing field '" + key + "'");
+  return json_value<T>(j.at(key), where + ": field '" + key + "'");
 }
 
 DatasetMeta meta_from_json(const json& j, const std::string& where) {
   if (!j.is_object()) throw FormatError(where + ": not a JSON object");
-  if (get_int_field(j, "version", where) != 1) throw FormatError(where + ": unsupported version (expected 1)");
+  if (get_field<int64_t>(j, "version", where) != 1) throw FormatError(where + ": unsupported version (expected 1)");
   DatasetMeta meta;
-  const int64_t vocab = get_int_field(j, "vocab_size", where);
+  const int64_t vocab = get_field<int64_t>(j, "vocab_size", where);
   if (vocab < 1 || vocab > INT32_MAX) throw FormatError(where + ": vocab_size " + std::to_string(vocab) + " is invalid");
   meta.vocab_size = static_cast<int>(vocab);
-  meta.dtype = get_string_field(j, "dtype", where);
+  meta.dtype = get_field<std::string>(j, "dtype", where);
   if (meta.dtype != "uint16" && meta.dtype != "uint32")
     throw FormatError(where + ": dtype '" + meta.dtype + "' is not uint16 or uint32");
   if (meta.dtype == "uint16" && vocab > 65536)
     throw FormatError(where + ": dtype uint16 cannot hold vocab_size " + std::to_string(vocab));
-  meta.train_tokens = get_int_field(j, "train_tokens", where);
-  meta.val_tokens = get_int_field(j, "val_tokens", where);
+  meta.train_tokens = get_field<int64_t>(j, "train_tokens", where);
+  meta.val_tokens = get_field<int64_t>(j, "val_tokens", where);
   if (meta.train_tokens < 0 || meta.val_tokens < 0) throw FormatError(where + ": negative token count");
-  meta.tokenizer = get_string_field(j, "tokenizer", where);
-  if (j.contains("train_bytes")) meta.train_bytes = get_int_field(j, "train_bytes", where);
-  if (j.contains("val_bytes")) meta.val_bytes = get_int_field(j, "val_bytes", where);
+  meta.tokenizer = get_field<std::string>(j, "tokenizer", where);
+  if (j.contains("train_bytes")) meta.train_bytes = get_field<int64_t>(j, "train_bytes", where);
+  if (j.contains("val_bytes")) meta.val_bytes = get_field<int64_t>(j, "val_bytes", where);
   if (meta.train_bytes < 0 || meta.val_bytes < 0) throw FormatError(where + ": negative byte count");
   return meta;
 }
@@ -78,14 +73,7 @@ DatasetMeta load_dataset_meta(const std::string& dir) {
   const std::string path = join_path(dir, "meta.json");
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw IoError("no meta.json in " + dir + ": run `nexus prepare` first");
-  const std::string text = read_file(path);
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw FormatError(path + " is not valid JSON: " + e.what());
-  }
-  return meta_from_json(j, path);
+  return meta_from_json(read_json_file(path), path);
 }
 
 void save_dataset_meta(const std::string& dir, const DatasetMeta& meta) {

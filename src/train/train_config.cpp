@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "io/json_input.h"
 
 namespace nexus {
 
@@ -55,19 +56,7 @@ nlohmann::json to_json(const TrainConfig& config) {
 }
 
 void update_from_json(TrainConfig& config, const nlohmann::json& j) {
-  if (!j.is_object()) throw FormatError("training config must be a JSON object");
-  config.visit([&](const char* name, auto& field, const char*) {
-    if (!j.contains(name)) return;
-    const auto& value = j.at(name);
-    using T = std::decay_t<decltype(field)>;
-    bool ok;
-    if constexpr (std::is_same_v<T, bool>) ok = value.is_boolean();
-    else if constexpr (std::is_same_v<T, std::string>) ok = value.is_string();
-    else if constexpr (std::is_integral_v<T>) ok = value.is_number_integer();
-    else ok = value.is_number();
-    if (!ok) throw FormatError(std::string("config key '") + name + "' has the wrong type: " + value.dump());
-    field = value.get<T>();
-  });
+  read_json_fields(config, j, "training config");
 }
 
 }  // namespace nexus

@@ -73,7 +73,8 @@ float learning_rate_at(const TrainConfig& config, long it);
 /// JSON object with every field.
 nlohmann::json to_json(const TrainConfig& config);
 
-/// Overrides the fields present in `j`; FormatError for a wrong type or unknown key.
+/// Overrides the fields present in `j`; FormatError for a value its field's type cannot hold
+/// (io/json_input.h).
 void update_from_json(TrainConfig& config, const nlohmann::json& j);
 
 }  // namespace nexus

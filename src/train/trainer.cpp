@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/kernels/adamw.h"
+#include "core/memory.h"
 #include "core/rng.h"
 #include "io/atomic_file.h"
 #include "model/gpt.h"
@@ -146,6 +147,12 @@ void plan_model(Run& run) {
     run.model_config.vocab_size = run.meta.vocab_size;
   }
   run.model_config.validate();
+  // Nothing sized by the config is allocated before the checkpoint's files agree with it and
+  // the machine has the memory.
+  if (run.paths.resume) check_checkpoint(run.ckpt, run.model_config);
+  require_memory(GPT::training_bytes_needed(run.model_config, run.config.batch_size, run.model_config.block_size),
+                 "training this model (batch size " + std::to_string(run.config.batch_size) + ", block size " +
+                     std::to_string(run.model_config.block_size) + ")");
   run.train_sampler = std::make_unique<BatchSampler>(*run.train_file, run.config.batch_size,
                                                      run.model_config.block_size, run.meta.vocab_size);
   run.val_sampler = std::make_unique<BatchSampler>(*run.val_file, run.config.batch_size, run.model_config.block_size,
