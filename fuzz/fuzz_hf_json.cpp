@@ -1,6 +1,7 @@
 // libFuzzer: arbitrary bytes as a tokenizer.json. Loading either succeeds or throws
 // FormatError (any other exception escapes and is reported); a loaded tokenizer must
-// round-trip text exactly.
+// round-trip its own vocabulary, and any text it accepts (a char tokenizer refuses text
+// outside its vocabulary: fuzz_check.h), exactly.
 #include <cstddef>
 #include <cstdint>
 
@@ -21,6 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } catch (const nexus::FormatError&) {
     return 0;
   }
+  nexus::fuzz::check_round_trip(*tok, nexus::fuzz::vocabulary_text(*tok));
   nexus::fuzz::check_round_trip(*tok, text);
   nexus::fuzz::check_round_trip(*tok, "Hello world <|endoftext|> \xff\xfe caf\xc3\xa9 123456");
   nexus::fuzz::check_reload(*tok, text);

@@ -5,6 +5,10 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config libgtest-dev nlohmann-json3-dev libcli11-dev
           python3 curl ca-certificates ccache)
+# The sanitizer suite and the fuzzers (make test-sanitize, make fuzz) build with clang:
+# libclang-rt-dev holds the ASan/UBSan/libFuzzer runtimes, libomp-dev clang's OpenMP, and
+# llvm puts llvm-symbolizer on PATH (sanitizer reports with file:line).
+packages+=(clang libclang-rt-dev libomp-dev llvm)
 if [[ "${1:-}" == "--peer" ]]; then
   packages+=(python3-torch python3-numpy libopenblas-dev python3-regex)  # python3-regex: tools/gpt2_reference.py
 fi

@@ -359,6 +359,50 @@ TEST(GgufModel, NotGpt2ShapedFilesAreFormatErrors) {
   });
 }
 
+// Found by fuzz/fuzz_gguf_model: 8-bit blocks cannot hold a NaN (or a weight above 8.3e6).
+// Asking for q8 is the caller's choice (InvalidArgument), a q8_0 file whose own f32 matrix or
+// tied embedding needs the conversion is the file's fault (FormatError); both name the file
+// and the tensor (the message used to be Q8Matrix::from_f32's alone, and InvalidArgument).
+TEST(GgufModel, WeightsEightBitBlocksCannotHoldNameTheFileAndTensor) {
+  TempDir tmp("nonfinite");
+  auto g = random_gpt(tiny(), 16);
+  const std::string dir = write_model_dir(tmp / "model", *g, CharTokenizer::from_corpus(kChars));
+  const std::string f32 = export_to(dir, GgufExportType::F32, tmp / "f32.gguf");
+  const std::string q8 = export_to(dir, GgufExportType::Q8_0, tmp / "q8.gguf");
+  const std::string bad = tmp / "bad.gguf";
+  std::vector<float> nan_matrix(64 * 64 * 4, 0.5f), nan_embd(64 * 100, 0.5f);
+  nan_matrix[70] = NAN;
+  nan_embd[3] = INFINITY;
+  const auto expect = [&](auto error, const std::string& tensor, LoadOptions options) {
+    try {
+      InferenceModel::load(bad, options);
+      ADD_FAILURE() << "no error for " << tensor;
+    } catch (const decltype(error)& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find(bad), std::string::npos) << m;
+      EXPECT_NE(m.find("'" + tensor + "'"), std::string::npos) << m;
+      EXPECT_NE(m.find("finite"), std::string::npos) << m;
+    }
+  };
+  rewrite_gguf(f32, bad, [&](std::vector<GgufKV>&, std::vector<GgufTensorRef>& t) {
+    for (auto& r : t)
+      if (r.name == "blk.1.ffn_up.weight") r.data = nan_matrix.data();
+  });
+  EXPECT_NO_THROW(InferenceModel::load(bad));
+  expect(InvalidArgument(""), "blk.1.ffn_up.weight", {.weights = WeightType::Q8});
+  rewrite_gguf(q8, bad, [&](std::vector<GgufKV>&, std::vector<GgufTensorRef>& t) {
+    for (auto& r : t)
+      if (r.name == "blk.0.attn_output.weight") r = {r.name, {64, 64}, GgmlType::F32, nan_matrix.data()};
+  });
+  expect(FormatError(""), "blk.0.attn_output.weight", {});
+  rewrite_gguf(q8, bad, [&](std::vector<GgufKV>&, std::vector<GgufTensorRef>& t) {
+    std::erase_if(t, [](const GgufTensorRef& r) { return r.name == "output.weight"; });
+    for (auto& r : t)
+      if (r.name == "token_embd.weight") r.data = nan_embd.data();
+  });
+  expect(FormatError(""), "token_embd.weight", {});
+}
+
 // Resident set size of this process in bytes (VmRSS).
 size_t rss_bytes() {
   std::ifstream in("/proc/self/status");

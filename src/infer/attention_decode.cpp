@@ -53,18 +53,22 @@ inline void dot4(const float* q, const T* K, size_t stride, int hs, float* s) {
 }
 
 // Walks a block of memory ahead of use, into L2 (prefetcht1), a given number of bytes at a
-// time: prefetch sites are in the loops, so the lines go out spread over the work.
+// time: prefetch sites are in the loops, so the lines go out spread over the work. Offsets,
+// not pointers, track the walk: a pointer stepped 64 bytes past the end, or offset from the
+// null block of `none`, is undefined behaviour (UBSan reported both).
 class Streamer {
  public:
-  Streamer(const void* p, size_t bytes) : p_(static_cast<const char*>(p)), end_(p ? p_ + bytes : nullptr) {}
+  Streamer(const void* p, size_t bytes) : p_(static_cast<const char*>(p)), bytes_(p ? bytes : 0) {}
   void advance(size_t bytes) {
-    for (const char* stop = std::min(end_, p_ + bytes); p_ < stop; p_ += 64) _mm_prefetch(p_, _MM_HINT_T1);
+    for (const size_t stop = std::min(bytes_, done_ + bytes); done_ < stop; done_ += 64)
+      _mm_prefetch(p_ + done_, _MM_HINT_T1);
   }
-  void finish() { advance((size_t)(end_ - p_)); }
+  void finish() { advance(bytes_); }
 
  private:
   const char* p_;
-  const char* end_;
+  size_t bytes_;
+  size_t done_ = 0;
 };
 
 // y[d0 .. d0+8*NV) = sum_j p[j] * V[j, d0 ..] / l, accumulated in registers; `ahead`

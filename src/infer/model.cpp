@@ -227,6 +227,21 @@ void check_weight_type(const GPTConfig& c, WeightType t) {
                           ", the model has n_embd=" + std::to_string(c.n_embd));
 }
 
+// Runs `convert`, which stores a file's matrix as the load's weight type. The InvalidArgument
+// of an 8-bit conversion (non-finite or huge weights) gets the file and the tensor named:
+// still InvalidArgument when the caller asked for the type (LoadOptions::weights), FormatError
+// when the file's own storage called for it (a q8_0 file with such an f32 or f16 matrix).
+template <class Convert>
+auto naming_tensor(const std::string& file, const std::string& tensor, bool requested, Convert&& convert) {
+  try {
+    return convert();
+  } catch (const InvalidArgument& e) {
+    const std::string message = file + ": tensor '" + tensor + "': " + e.what();
+    if (requested) throw InvalidArgument(message);
+    throw FormatError(message);
+  }
+}
+
 bool aligned_to(const void* p, size_t alignment) { return reinterpret_cast<uintptr_t>(p) % alignment == 0; }
 
 // True for the GGUF names of the matrices (the Linear weights and the LM head).
@@ -287,12 +302,13 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
   // nothing reads them again.
   auto matrix = [&](const std::string& name, int rows, int cols) {
     const float* src = mapped(name, {rows, cols});
-    const WeightMatrix w = m->converted(src, rows, cols, t);
+    const WeightMatrix w = naming_tensor(file->path(), name, options.weights.has_value(),
+                                         [&] { return m->converted(src, rows, cols, t); });
     release_pages(src, (size_t)rows * cols * sizeof(float));
     return w;
   };
   m->bind(tensor, matrix);
-  m->tie_lm_head(t);
+  naming_tensor(file->path(), "transformer.wte.weight", options.weights.has_value(), [&] { m->tie_lm_head(t); });
   m->weight_type_ = t;
   m->count_weight_bytes();
   if (options.mmap) m->file_ = std::move(file);
@@ -368,14 +384,18 @@ std::shared_ptr<const InferenceModel> InferenceModel::load_gguf(const std::strin
     f.release(embd);
     tied = true;
   }
-  if (!tied) m->lm_head_ = m->gguf_matrix(f, info("lm_head.weight", {c.vocab_size, c.n_embd}), t, options.mmap);
+  const std::string where = "GGUF file " + f.path();
+  const bool requested = options.weights.has_value();
+  auto matrix = [&](const std::string& name, int rows, int cols) {
+    const GgufTensorInfo& ti = info(name, {rows, cols});
+    return naming_tensor(where, ti.name, requested, [&] { return m->gguf_matrix(f, ti, t, options.mmap); });
+  };
+  if (!tied) m->lm_head_ = matrix("lm_head.weight", c.vocab_size, c.n_embd);
   m->bind([&](const std::string& name, const std::vector<int64_t>& shape) {
             return m->gguf_f32(f, info(name, shape), options.mmap);
           },
-          [&](const std::string& name, int rows, int cols) {
-            return m->gguf_matrix(f, info(name, {rows, cols}), t, options.mmap);
-          });
-  if (tied) m->tie_lm_head(t);
+          matrix);
+  if (tied) naming_tensor(where, embd.name, requested, [&] { m->tie_lm_head(t); });
   m->weight_type_ = t;
   m->count_weight_bytes();
   m->tokenizer_ = gguf_tokenizer(f, c.vocab_size);
