@@ -406,5 +406,32 @@ TEST(QLinearForward, Bf16InvariantToBatchThreadsAndIsa) { check_invariance<Bf16M
 
 TEST(QLinearForward, Q8InvariantToBatchThreadsAndIsa) { check_invariance<Q8Matrix>(); }
 
+// Found by fuzz_gguf_model: a NaN or an infinity in x became INT_MIN in the 8-bit activation
+// block, whose sum overflowed int32 (undefined behaviour, UBSan) and whose outputs were finite
+// garbage or infinities. A row holding one now gives NaN on every path, as in f32; the other
+// rows are unchanged.
+TEST(QLinearForward, Q8RowsWithNonFiniteInputAreNaN) {
+  IsaGuard guard;
+  const int M = 4, N = 40, K = 96;
+  const std::vector<float> wf = testutil::normal(static_cast<size_t>(N) * K, 8, 0.2f);
+  const Q8Matrix w = Q8Matrix::from_f32(wf.data(), N, K);
+  std::vector<float> x = uniform(static_cast<size_t>(M) * K, 9);
+  x[1 * K + 40] = NAN;
+  x[2 * K + 5] = INFINITY;
+  x[3 * K + 95] = -INFINITY;
+  for (Isa isa : supported_isas()) {
+    set_active_isa(isa);
+    std::vector<float> got(static_cast<size_t>(M) * N), row0(N);
+    qlinear_forward(got.data(), x.data(), w, nullptr, M);
+    qlinear_forward(row0.data(), x.data(), w, nullptr, 1);
+    for (int n = 0; n < N; ++n) {
+      EXPECT_EQ(got[n], row0[n]) << isa_name(isa);
+      EXPECT_TRUE(std::isfinite(got[n])) << isa_name(isa);
+      for (int m = 1; m < M; ++m)
+        EXPECT_TRUE(std::isnan(got[static_cast<size_t>(m) * N + n])) << isa_name(isa) << " row " << m;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace nexus::kernels

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -37,13 +38,24 @@ float hmax8(__m256 v) {
 
 // Quantizes one block of 32 values of x: writes 32 int8 (in order) to q, returns the scale
 // dx = max|x|/127 and stores -128 * sum(q) to *corr. q = round-half-even(x * 127/max|x|).
+// A block holding a NaN or an infinity has no such q: it gets q = 0 and dx = NaN, so the
+// outputs it feeds are NaN as in the f32 and bf16 paths (it used to convert NaN to INT_MIN,
+// whose sum overflowed the int32 of *corr: undefined behaviour, found by fuzz_gguf_model).
 float quantize_x_block(const float* x, int8_t* q, int32_t* corr) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256 max_finite = _mm256_set1_ps(std::numeric_limits<float>::max());
   __m256 v[4];
-  __m256 amax = _mm256_setzero_ps();
+  __m256 amax = _mm256_setzero_ps(), non_finite = _mm256_setzero_ps();
   for (int i = 0; i < 4; ++i) {
     v[i] = _mm256_loadu_ps(x + 8 * i);
-    amax = _mm256_max_ps(amax, _mm256_and_ps(v[i], abs_mask));
+    const __m256 abs = _mm256_and_ps(v[i], abs_mask);
+    amax = _mm256_max_ps(amax, abs);
+    non_finite = _mm256_or_ps(non_finite, _mm256_cmp_ps(abs, max_finite, _CMP_NLE_UQ));  // NaN or inf
+  }
+  if (_mm256_movemask_ps(non_finite) != 0) {
+    std::memset(q, 0, kQ8Block);
+    *corr = 0;
+    return std::numeric_limits<float>::quiet_NaN();
   }
   const float a = hmax8(amax);
   const __m256 inv = _mm256_set1_ps(a > 0.0f ? 127.0f / a : 0.0f);
