@@ -149,5 +149,7 @@ echo '{"prompt": 3}' >"$TMP/bad.jsonl"
 expect_error 'bad.jsonl:1' generate --model "$M" --prompts-file "$TMP/bad.jsonl"
 expect_error 'no model found' generate --model "$TMP/nothing" --prompt "a"
 expect_error 'stride' eval perplexity --model "$M" --file "$TMP/text.txt" --stride 99
-expect_error 'already holds a model' init --n-layer 1 --n-head 1 --n-embd 8 --block-size 8 --vocab-size 65 --out "$M"
+expect_error 'already holds a model; pass --overwrite' init --n-layer 1 --n-head 1 --n-embd 8 --block-size 8 --vocab-size 65 --out "$M"
+nexus_ok init --n-layer 1 --n-head 1 --n-embd 8 --block-size 8 --vocab-size 65 --out "$TMP/fit" --overwrite
+grep -q '"vocab_size": 65' "$TMP/fit/config.json" || fail "init --overwrite should replace the model in --out"
 echo "PASS: generate, sample, eval perplexity, bench generate and bad input"

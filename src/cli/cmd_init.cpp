@@ -55,7 +55,7 @@ void run_init(const InitCommand& cmd) {
   config.validate();
   require(!cmd.out.empty(), "--out is required");
   if (fs::exists(fs::path(cmd.out) / kModelFile) && !cmd.force)
-    throw InvalidArgument("'" + cmd.out + "' already holds a model; pass --force to overwrite it");
+    throw InvalidArgument("'" + cmd.out + "' already holds a model; pass --overwrite to replace it");
   std::unique_ptr<Tokenizer> tokenizer;
   if (!cmd.tokenizer.empty() && !cmd.model_flags.given("vocab_size")) {
     tokenizer = load_tokenizer(cmd.tokenizer);
@@ -85,7 +85,7 @@ void register_init(CLI::App& app) {
                   "tokenizer to store: a tokenizer.json or a folder with encoder.json + vocab.bpe "
                   "(sets --vocab-size unless given; default: byte tokenizer if vocab >= 256, else characters)");
   sub->add_option("--seed", cmd->seed, "random seed of the weights")->capture_default_str();
-  sub->add_flag("--force", cmd->force, "overwrite an existing model in --out");
+  sub->add_flag("--overwrite,--force", cmd->force, "replace a model already in --out (as train --overwrite)");
   sub->callback([cmd] { run_init(*cmd); });
 }
 
