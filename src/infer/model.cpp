@@ -369,14 +369,14 @@ std::shared_ptr<const InferenceModel> InferenceModel::load_gguf(const std::strin
   require_memory(weight_bytes_needed(m->config_, t), "the model " + path);
   m->owned_ = std::make_unique<HugePages>(gguf_owned_floats(f, t, options.mmap));
   // The tensor of nanoGPT name `name` (its shape was checked by check_gguf_tensors).
-  auto info = [&](const std::string& name, const std::vector<int64_t>&) -> const GgufTensorInfo& {
+  auto info = [&](const std::string& name) -> const GgufTensorInfo& {
     return f.tensor(gguf_tensor_name(name));
   };
   // The head first, while little else is held (a converted matrix's file pages stay resident
   // until it is done): output.weight, or the token embedding when absent or (f32) identical.
   const GPTConfig& c = m->config_;
   const GgufTensorInfo* out = f.find_tensor(gguf_tensor_name("lm_head.weight"));
-  const GgufTensorInfo& embd = info("transformer.wte.weight", {c.vocab_size, c.n_embd});
+  const GgufTensorInfo& embd = info("transformer.wte.weight");
   bool tied = !out;
   if (out && t == WeightType::F32 && out->type == GgmlType::F32 && embd.type == GgmlType::F32 &&
       std::ranges::equal(f.raw(*out), f.raw(embd))) {
@@ -386,13 +386,13 @@ std::shared_ptr<const InferenceModel> InferenceModel::load_gguf(const std::strin
   }
   const std::string where = "GGUF file " + f.path();
   const bool requested = options.weights.has_value();
-  auto matrix = [&](const std::string& name, int rows, int cols) {
-    const GgufTensorInfo& ti = info(name, {rows, cols});
+  auto matrix = [&](const std::string& name, int /*rows*/, int /*cols*/) {  // shapes: check_gguf_tensors
+    const GgufTensorInfo& ti = info(name);
     return naming_tensor(where, ti.name, requested, [&] { return m->gguf_matrix(f, ti, t, options.mmap); });
   };
   if (!tied) m->lm_head_ = matrix("lm_head.weight", c.vocab_size, c.n_embd);
-  m->bind([&](const std::string& name, const std::vector<int64_t>& shape) {
-            return m->gguf_f32(f, info(name, shape), options.mmap);
+  m->bind([&](const std::string& name, const std::vector<int64_t>&) {
+            return m->gguf_f32(f, info(name), options.mmap);
           },
           matrix);
   if (tied) naming_tensor(where, embd.name, requested, [&] { m->tie_lm_head(t); });

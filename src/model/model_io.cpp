@@ -82,14 +82,4 @@ GPTConfig load_model_config(const std::string& dir) {
   }
 }
 
-std::unique_ptr<GPT> load_model(const std::string& path) {
-  const std::string dir = resolve_model_dir(path);
-  const GPTConfig config = load_model_config(dir);
-  SafetensorsFile file((fs::path(dir) / kModelFile).string());
-  check_weights_file(config, stored_tensors(file));  // before the model is allocated
-  auto model = std::make_unique<GPT>(config);
-  load_model_weights(*model, file);
-  return model;
-}
-
 }  // namespace nexus

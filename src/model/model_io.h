@@ -58,7 +58,4 @@ std::string resolve_model_dir(const std::string& path);
 /// Reads the "model" object of DIR/config.json.
 GPTConfig load_model_config(const std::string& dir);
 
-/// Loads config and weights from a model directory (see resolve_model_dir).
-std::unique_ptr<GPT> load_model(const std::string& path);
-
 }  // namespace nexus
